@@ -1,0 +1,102 @@
+# Makefile for recs, the recommendation-scoring service.
+#
+#   make            build/recs (the server) and the tools beside it
+#   make run        install what is missing, build, start a throwaway
+#                   PostgreSQL with the demo catalog, serve on :8080
+#   make test       the whole test suite (unit, valgrind, sanitizers,
+#                   integration against a real PostgreSQL)
+#   make bench      kernel microbenchmark and HTTP benchmark
+#   make format     clang-format every source file
+#
+# SANITIZE=1 builds with AddressSanitizer + UndefinedBehaviorSanitizer into
+# build/asan instead of build.
+
+CC      ?= cc
+SANITIZE ?= 0
+ifeq ($(SANITIZE),1)
+BUILD   ?= build/asan
+else
+BUILD   ?= build
+endif
+
+PKGS    := libmicrohttpd jansson libpq
+VERSION := $(shell git describe --always --dirty 2>/dev/null || echo unknown)
+
+WARN    := -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wmissing-prototypes \
+           -Wpointer-arith -Wformat=2 -Wvla
+HARDEN  := -D_FORTIFY_SOURCE=2 -fstack-protector-strong -fPIE
+CFLAGS  ?= -O2 -g
+CFLAGS  += -std=c11 -D_GNU_SOURCE -fopenmp $(WARN) -MMD -MP \
+           -DRECS_VERSION='"$(VERSION)"' $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
+LDFLAGS += -fopenmp -pie -Wl,-z,relro,-z,now
+LDLIBS  += $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lpthread -lm
+
+ifeq ($(SANITIZE),1)
+CFLAGS  += -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all
+LDFLAGS += -fsanitize=address,undefined
+else
+CFLAGS  += $(HARDEN)
+endif
+
+SRC      := $(wildcard src/*.c)
+OBJ      := $(SRC:src/%.c=$(BUILD)/obj/%.o)
+LIB_OBJ  := $(filter-out $(BUILD)/obj/main.o,$(OBJ))
+UNIT_SRC := $(wildcard tests/unit/test_*.c)
+UNIT_BIN := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
+INTEG_SRC := $(wildcard tests/integration/*.c)
+INTEG_BIN := $(BUILD)/tests/integration
+TOOL_SRC := $(wildcard bench/*.c)
+TOOL_BIN := $(TOOL_SRC:bench/%.c=$(BUILD)/%)
+
+.PHONY: all run test unit integration valgrind asan bench fuzz format check-format deps clean
+all: $(BUILD)/recs $(UNIT_BIN) $(INTEG_BIN) $(TOOL_BIN)
+
+# The hashing and comparison kernels are the hot loop: give them -O3.
+$(BUILD)/obj/minhash%.o: CFLAGS += -O3
+
+$(BUILD)/obj/%.o: src/%.c | $(BUILD)/obj
+	$(CC) $(CFLAGS) -c -o $@ $<
+
+$(BUILD)/recs: $(OBJ)
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+$(BUILD)/tests/%: tests/unit/%.c $(LIB_OBJ) | $(BUILD)/tests
+	$(CC) $(CFLAGS) -Isrc $(LDFLAGS) -o $@ $^ $(LDLIBS) -lcmocka
+
+$(INTEG_BIN): $(INTEG_SRC) | $(BUILD)/tests
+	$(CC) $(CFLAGS) -Isrc $(LDFLAGS) -o $@ $^ $(LDLIBS) -lcmocka
+
+$(BUILD)/%: bench/%.c $(LIB_OBJ) | $(BUILD)
+	$(CC) $(CFLAGS) -Isrc $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+$(BUILD) $(BUILD)/obj $(BUILD)/tests:
+	mkdir -p $@
+
+deps:
+	@scripts/deps.sh
+
+run: deps
+	@$(MAKE) --no-print-directory $(BUILD)/recs
+	@scripts/run-demo.sh $(BUILD)/recs
+
+# The README's test command: everything, from a fresh machine.
+test: deps
+	@scripts/test.sh
+
+unit: $(UNIT_BIN)
+	@scripts/run-unit.sh $(UNIT_BIN)
+
+bench: deps
+	@$(MAKE) --no-print-directory all
+	@scripts/bench.sh
+
+format:
+	clang-format -i src/*.c src/*.h tests/unit/*.c tests/integration/*.c bench/*.c
+
+check-format:
+	clang-format --dry-run --Werror src/*.c src/*.h tests/unit/*.c tests/integration/*.c bench/*.c
+
+clean:
+	rm -rf build
+
+-include $(OBJ:.o=.d)

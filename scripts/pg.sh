@@ -1,0 +1,90 @@
+#!/usr/bin/env bash
+# pg.sh: a throwaway PostgreSQL 15 cluster in a directory, for `make run`
+# and the tests. PostgreSQL refuses to run as root, so as root the cluster
+# belongs to the `postgres` user.
+#
+#   scripts/pg.sh start DIR [SQL_FILE ...]  initdb + start on a free port,
+#                                           create database "shop", apply
+#                                           sql/0*.sql then each SQL_FILE;
+#                                           writes DIR/env (DATABASE_URL, PGPORT, ...)
+#   scripts/pg.sh stop DIR [fast|immediate] stop the server (keeps the data)
+#   scripts/pg.sh restart DIR               start it again on the same port
+#   scripts/pg.sh destroy DIR               stop and remove DIR
+#   scripts/pg.sh psql DIR [ARGS ...]       psql against the "shop" database
+set -euo pipefail
+
+here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+root=$(cd "$here/.." && pwd)
+pgbin=${PGBIN:-$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -n 1)}
+[[ -x $pgbin/initdb ]] || { echo "pg.sh: no PostgreSQL server found (apt-get install postgresql)" >&2; exit 1; }
+
+as_owner() {
+  if [[ $(id -u) == 0 ]]; then runuser -u postgres -- "$@"; else "$@"; fi
+}
+
+port_free() { ! (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
+
+pick_port() {
+  local p
+  for _ in $(seq 200); do
+    p=$((20000 + RANDOM % 20000))
+    port_free "$p" && { echo "$p"; return 0; }
+  done
+  echo "pg.sh: no free port found" >&2
+  return 1
+}
+
+pg_start() {
+  local dir=$1 port=$2
+  as_owner "$pgbin/pg_ctl" -D "$dir/data" -l "$dir/postgres.log" -w -t 30 \
+    -o "-p $port -k $dir/sock -c listen_addresses=127.0.0.1 -c fsync=off -c full_page_writes=off" \
+    start >/dev/null
+}
+
+cmd=${1:-}; dir=${2:-}
+[[ -n $cmd && -n $dir ]] || { sed -n '2,15p' "$0" >&2; exit 2; }
+
+case $cmd in
+start)
+  shift 2
+  mkdir -p "$dir/sock"
+  dir=$(cd "$dir" && pwd)
+  [[ $(id -u) == 0 ]] && chown -R postgres:postgres "$dir"
+  as_owner "$pgbin/initdb" -D "$dir/data" -U postgres --auth=trust -E UTF8 --locale=C.UTF-8 >/dev/null
+  port=$(pick_port)
+  pg_start "$dir" "$port"
+  url="host=127.0.0.1 port=$port dbname=shop user=postgres"
+  cat >"$dir/env" <<ENV
+DATABASE_URL='$url'
+PGPORT=$port
+PGHOST=127.0.0.1
+PGUSER=postgres
+PGDATABASE=shop
+ENV
+  as_owner "$pgbin/psql" -q -h 127.0.0.1 -p "$port" -U postgres -d postgres -c 'CREATE DATABASE shop' >/dev/null
+  for f in "$root"/sql/0*.sql "$@"; do
+    "$pgbin/psql" -q -v ON_ERROR_STOP=1 -h 127.0.0.1 -p "$port" -U postgres -d shop -f "$f" >/dev/null
+  done
+  ;;
+stop)
+  as_owner "$pgbin/pg_ctl" -D "$dir/data" -m "${3:-fast}" -w stop >/dev/null
+  ;;
+restart)
+  # shellcheck disable=SC1091
+  port=$(. "$dir/env" && echo "$PGPORT")
+  pg_start "$dir" "$port"
+  ;;
+destroy)
+  if [[ -f $dir/data/postmaster.pid ]]; then
+    as_owner "$pgbin/pg_ctl" -D "$dir/data" -m immediate -w stop >/dev/null 2>&1 || true
+  fi
+  rm -rf "$dir"
+  ;;
+psql)
+  shift 2
+  port=$(. "$dir/env" && echo "$PGPORT")
+  exec "$pgbin/psql" -X -q -v ON_ERROR_STOP=1 -h 127.0.0.1 -p "$port" -U postgres -d shop "$@"
+  ;;
+*)
+  echo "pg.sh: unknown command '$cmd'" >&2; exit 2 ;;
+esac

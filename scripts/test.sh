@@ -1,0 +1,43 @@
+#!/usr/bin/env bash
+# test.sh: the whole test suite, as `make test` runs it.
+#   1. builds the normal and the ASan+UBSan binaries
+#   2. unit tests (cmocka): plain, under valgrind, under ASan+UBSan
+#   3. integration tests: a throwaway PostgreSQL cluster, the real server
+#      binary (normal and sanitized, cache on and off) on a free port, real HTTP
+# Prints one "N passed, N failed" line per stage and a total at the end.
+set -uo pipefail
+here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+cd "$here/.."
+export OMP_WAIT_POLICY=passive
+
+stages_passed=0 stages_failed=0
+stage() { # stage NAME COMMAND...
+  local name=$1; shift
+  echo "== $name"
+  if "$@"; then stages_passed=$((stages_passed + 1)); else stages_failed=$((stages_failed + 1)); echo "== $name FAILED" >&2; fi
+}
+
+make -s -j"$(nproc)" all || exit 1
+make -s -j"$(nproc)" SANITIZE=1 all || exit 1
+
+units=(build/tests/test_*)
+stage "unit" env LABEL=unit scripts/run-unit.sh "${units[@]}"
+stage "unit under valgrind" env LABEL=valgrind \
+  WRAP="valgrind -q --error-exitcode=1 --leak-check=full --errors-for-leak-kinds=definite,indirect --show-leak-kinds=definite,indirect" \
+  scripts/run-unit.sh "${units[@]}"
+stage "unit under ASan+UBSan" env LABEL=asan scripts/run-unit.sh build/asan/tests/test_*
+
+pgdir=$(mktemp -d /tmp/recs-test.XXXXXX)
+trap 'scripts/pg.sh destroy "$pgdir"' EXIT
+scripts/pg.sh start "$pgdir" || exit 1
+integration() { # integration BINARY CACHE
+  RECS_BIN=$1 RECS_TEST_CACHE=$2 RECS_TEST_PGDIR=$pgdir RECS_TEST_PGCTL="$PWD/scripts/pg.sh" \
+    RECS_TEST_VECTORS=tests/fixtures/vectors.json build/tests/integration
+}
+stage "integration (cache on)" integration build/recs on
+stage "integration (cache off)" integration build/recs off
+stage "integration under ASan+UBSan (cache on)" integration build/asan/recs on
+stage "integration under ASan+UBSan (cache off)" integration build/asan/recs off
+
+echo "test: $stages_passed passed, $stages_failed failed"
+((stages_failed == 0))

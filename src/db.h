@@ -1,0 +1,67 @@
+/*
+ * db.h - a small fixed pool of PostgreSQL connections shared by the HTTP
+ * threads, and the only SQL the service runs (prepared statements, never
+ * string-built SQL).
+ *
+ * Connections are made lazily: the service starts without a database, a
+ * broken connection is dropped, and the next acquire makes a new one (with a
+ * short back-off after a failed attempt, so requests fail fast with 503 while
+ * the database is down instead of each waiting for a connect timeout).
+ */
+#ifndef RECS_DB_H
+#define RECS_DB_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include <libpq-fe.h>
+
+typedef enum {
+    RECS_DB_OK = 0,
+    RECS_DB_UNAVAILABLE, /* cannot reach the database, or no free connection: 503 */
+    RECS_DB_TIMEOUT,     /* the statement timeout cancelled the query: 504 */
+    RECS_DB_ERROR,       /* the database reported another error: 500 */
+} recs_db_status;
+
+struct recs_db_options {
+    const char *conninfo;          /* DATABASE_URL: libpq key-value string or URI */
+    uint32_t pool_size;            /* connections, >= 1 */
+    uint32_t connect_timeout_s;    /* libpq connect_timeout */
+    uint32_t statement_timeout_ms; /* server-side statement_timeout */
+    uint32_t acquire_timeout_ms;   /* longest wait for a free connection */
+};
+
+struct recs_db;      /* the pool */
+struct recs_db_conn; /* one checked-out connection */
+
+/* Creates the pool (no connection is made yet). Returns 0, or -1 when memory
+ * runs out or the options are invalid. The caller owns *out. */
+int recs_db_create(const struct recs_db_options *opts, struct recs_db **out);
+/* Closes every connection. All connections must have been released. */
+void recs_db_destroy(struct recs_db *db);
+
+/* Checks out a connected connection, waiting up to acquire_timeout_ms for a
+ * free one. RECS_DB_UNAVAILABLE when none is free in time or the database
+ * cannot be reached. On RECS_DB_OK the caller must recs_db_release it. */
+recs_db_status recs_db_acquire(struct recs_db *db, struct recs_db_conn **out);
+void recs_db_release(struct recs_db *db, struct recs_db_conn *conn);
+
+/* The catalog version (sql/002_catalog_version.sql). *supported is false
+ * when the database has no version table; the caller must then read the
+ * catalog on every request. */
+recs_db_status recs_db_catalog_version(struct recs_db_conn *conn, int64_t *version,
+                                       bool *supported);
+
+/* Every product, ordered by id, as columns id, slug, title, description,
+ * price_cents, category slug (NULL when none). On RECS_DB_OK the caller owns
+ * *result and PQclear()s it. */
+recs_db_status recs_db_load_catalog(struct recs_db_conn *conn, PGresult **result);
+
+/* One round trip on a pooled connection: is the database answering? */
+recs_db_status recs_db_ping(struct recs_db *db);
+
+/* Pool state for /metrics. */
+void recs_db_stats(struct recs_db *db, uint32_t *size, uint32_t *in_use, uint32_t *connected,
+                   int *up);
+
+#endif

@@ -1,0 +1,310 @@
+/*
+ * http.c - libmicrohttpd glue.
+ *
+ * Each worker thread runs its own epoll loop and serves a request to the end
+ * before the next one: the request path is short (one small query and
+ * microseconds of scoring on a warm snapshot), and the OpenMP team a request
+ * uses is sized by the number of requests in flight (service.c), so workers
+ * and OpenMP threads together stay within the cores.
+ */
+#include "http.h"
+
+#include <arpa/inet.h>
+#include <stdarg.h>
+#include <netinet/in.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <microhttpd.h>
+
+#include "log.h"
+#include "metrics.h"
+#include "render.h"
+#include "route.h"
+
+#define MEMORY_PER_CONNECTION (64u * 1024u)
+
+struct recs_http {
+    struct recs_http_options opts;
+    struct MHD_Daemon *daemon;
+    MHD_socket listen_fd; /* after quiesce, ours to close once the daemon stops */
+    atomic_uint inflight;
+};
+
+/* Per-request state, from the first call of the access handler to the
+ * completion callback. */
+struct request {
+    double start;
+    recs_route route;
+    unsigned status;
+    size_t bytes;
+    char method[16];
+    char path[512];
+};
+
+static double now_seconds(void)
+{
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (double)t.tv_sec + (double)t.tv_nsec * 1e-9;
+}
+
+static void log_mhd(void *cls, const char *fmt, va_list ap)
+{
+    char message[512];
+
+    (void)cls;
+    vsnprintf(message, sizeof(message), fmt, ap);
+    message[strcspn(message, "\n")] = '\0';
+    recs_log_error("http", "%s", message);
+}
+
+static size_t unescape(void *cls, struct MHD_Connection *c, char *s)
+{
+    (void)cls;
+    (void)c;
+    return recs_route_unescape(s);
+}
+
+/* Collects the values of every "limit" query argument. */
+struct limit_args {
+    const char *values[2];
+    size_t count;
+};
+
+static enum MHD_Result collect_limit(void *cls, enum MHD_ValueKind kind, const char *key,
+                                     const char *value)
+{
+    struct limit_args *args = cls;
+
+    (void)kind;
+    if (key != NULL && strcmp(key, "limit") == 0) {
+        if (args->count < 2)
+            args->values[args->count] = value;
+        args->count++;
+    }
+    return MHD_YES;
+}
+
+/* Queues reply and frees its body (MHD owns it from here). */
+static enum MHD_Result send_reply(struct MHD_Connection *c, struct request *req,
+                                  struct recs_reply *reply, bool allow_header)
+{
+    struct MHD_Response *resp =
+        MHD_create_response_from_buffer(reply->len, reply->body, MHD_RESPMEM_MUST_FREE);
+    enum MHD_Result ret;
+
+    if (resp == NULL) {
+        free(reply->body);
+        return MHD_NO;
+    }
+    MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, reply->content_type);
+    MHD_add_response_header(resp, MHD_HTTP_HEADER_CACHE_CONTROL, "no-store");
+    if (reply->retry_after)
+        MHD_add_response_header(resp, MHD_HTTP_HEADER_RETRY_AFTER, "1");
+    if (allow_header)
+        MHD_add_response_header(resp, MHD_HTTP_HEADER_ALLOW, "GET, HEAD");
+    req->status = reply->status;
+    req->bytes = reply->len;
+    ret = MHD_queue_response(c, reply->status, resp);
+    MHD_destroy_response(resp);
+    return ret;
+}
+
+static int route_error_reply(recs_route_status status, struct recs_reply *reply)
+{
+    unsigned code = status == RECS_ROUTE_NOT_FOUND    ? 404
+                    : status == RECS_ROUTE_BAD_METHOD ? 405
+                                                      : 400;
+    return recs_service_error(code, recs_route_error_message(status), reply);
+}
+
+static int dispatch(struct recs_http *http, const struct recs_request_target *target,
+                    struct recs_reply *reply)
+{
+    switch (target->route) {
+    case RECS_ROUTE_RECOMMENDATIONS:
+        return recs_service_recommend(http->opts.service, target->slug, target->limit, reply);
+    case RECS_ROUTE_HEALTHZ:
+        memset(reply, 0, sizeof(*reply));
+        reply->status = 200;
+        reply->content_type = "application/json";
+        reply->body = recs_render_status("ok", &reply->len);
+        return reply->body != NULL ? 0 : -1;
+    case RECS_ROUTE_READYZ:
+        return recs_service_ready(http->opts.service, reply);
+    case RECS_ROUTE_METRICS:
+        return recs_service_metrics(http->opts.service, reply);
+    default:
+        return recs_service_error(404, "not found", reply);
+    }
+}
+
+static enum MHD_Result handle_request(void *cls, struct MHD_Connection *c, const char *url,
+                                      const char *method, const char *version,
+                                      const char *upload_data, size_t *upload_data_size,
+                                      void **con_cls)
+{
+    struct recs_http *http = cls;
+    struct request *req = *con_cls;
+    struct recs_request_target target;
+    struct limit_args limits = {0};
+    struct recs_reply reply;
+    recs_route_status status;
+    int rc;
+
+    (void)version;
+    (void)upload_data;
+    if (req == NULL) {
+        req = calloc(1, sizeof(*req));
+        if (req == NULL)
+            return MHD_NO;
+        req->start = now_seconds();
+        req->route = RECS_ROUTE_OTHER;
+        snprintf(req->method, sizeof(req->method), "%s", method);
+        snprintf(req->path, sizeof(req->path), "%s", url);
+        atomic_fetch_add(&http->inflight, 1);
+        *con_cls = req;
+        return MHD_YES;
+    }
+    if (*upload_data_size != 0) {
+        /* No endpoint takes a body: refuse it at once instead of reading it. */
+        *upload_data_size = 0;
+        if (req->status != 0)
+            return MHD_YES;
+        rc = recs_service_error(413, "request body not allowed", &reply);
+        return rc == 0 ? send_reply(c, req, &reply, false) : MHD_NO;
+    }
+    if (req->status != 0)
+        return MHD_YES; /* already answered (body refused) */
+
+    MHD_get_connection_values(c, MHD_GET_ARGUMENT_KIND, collect_limit, &limits);
+    status = recs_route_request(method, url, limits.values, limits.count, &target);
+    req->route = target.route;
+    if (status != RECS_ROUTE_OK)
+        rc = route_error_reply(status, &reply);
+    else
+        rc = dispatch(http, &target, &reply);
+    if (rc != 0)
+        return MHD_NO; /* out of memory: closing the connection is all we can do */
+    return send_reply(c, req, &reply, status == RECS_ROUTE_BAD_METHOD);
+}
+
+static void request_completed(void *cls, struct MHD_Connection *c, void **con_cls,
+                              enum MHD_RequestTerminationCode toe)
+{
+    struct recs_http *http = cls;
+    struct request *req = *con_cls;
+    double elapsed;
+
+    (void)c;
+    if (req == NULL)
+        return;
+    elapsed = now_seconds() - req->start;
+    if (req->status == 0) /* the client went away or the connection failed */
+        req->status = toe == MHD_REQUEST_TERMINATED_TIMEOUT_REACHED ? 408 : 499;
+    recs_metrics_observe_request(req->route, req->status, elapsed);
+    if (http->opts.access_log) {
+        struct recs_access_entry entry = {
+            .method = req->method,
+            .path = req->path,
+            .status = req->status,
+            .duration_s = elapsed,
+            .bytes = req->bytes,
+        };
+        recs_log_access(&entry);
+    }
+    free(req);
+    *con_cls = NULL;
+    atomic_fetch_sub(&http->inflight, 1);
+}
+
+static int listen_address(const struct recs_http_options *opts, struct sockaddr_storage *ss)
+{
+    struct sockaddr_in *v4 = (struct sockaddr_in *)ss;
+    struct sockaddr_in6 *v6 = (struct sockaddr_in6 *)ss;
+
+    memset(ss, 0, sizeof(*ss));
+    if (opts->listen_address[0] == '\0' ||
+        inet_pton(AF_INET, opts->listen_address, &v4->sin_addr) == 1) {
+        v4->sin_family = AF_INET;
+        v4->sin_port = htons(opts->port);
+        if (opts->listen_address[0] == '\0')
+            v4->sin_addr.s_addr = htonl(INADDR_ANY);
+        return 0;
+    }
+    if (inet_pton(AF_INET6, opts->listen_address, &v6->sin6_addr) == 1) {
+        v6->sin6_family = AF_INET6;
+        v6->sin6_port = htons(opts->port);
+        return 0;
+    }
+    return -1;
+}
+
+int recs_http_start(const struct recs_http_options *opts, struct recs_http **out)
+{
+    struct recs_http *http = calloc(1, sizeof(*http));
+    struct sockaddr_storage addr;
+    unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_USE_ITC |
+                     MHD_USE_ERROR_LOG;
+
+    if (http == NULL)
+        return -1;
+    http->opts = *opts;
+    http->listen_fd = MHD_INVALID_SOCKET;
+    if (listen_address(opts, &addr) != 0) {
+        recs_log_error("http_start", "invalid listen address");
+        free(http);
+        return -1;
+    }
+    if (addr.ss_family == AF_INET6)
+        flags |= MHD_USE_IPv6;
+    http->daemon = MHD_start_daemon(
+        flags, opts->port, NULL, NULL, handle_request, http, MHD_OPTION_SOCK_ADDR,
+        (struct sockaddr *)&addr, MHD_OPTION_THREAD_POOL_SIZE, opts->threads,
+        MHD_OPTION_CONNECTION_LIMIT, opts->max_connections, MHD_OPTION_PER_IP_CONNECTION_LIMIT,
+        opts->per_ip_connections, MHD_OPTION_CONNECTION_TIMEOUT, opts->connection_timeout_s,
+        MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)MEMORY_PER_CONNECTION,
+        MHD_OPTION_NOTIFY_COMPLETED, request_completed, http, MHD_OPTION_UNESCAPE_CALLBACK,
+        unescape, NULL, MHD_OPTION_EXTERNAL_LOGGER, log_mhd, NULL, MHD_OPTION_STRICT_FOR_CLIENT,
+        1, MHD_OPTION_SIGPIPE_HANDLED_BY_APP, 1, MHD_OPTION_END);
+    if (http->daemon == NULL) {
+        recs_log_error("http_start", "cannot listen on port %u", (unsigned)opts->port);
+        free(http);
+        return -1;
+    }
+    *out = http;
+    return 0;
+}
+
+uint16_t recs_http_port(const struct recs_http *http)
+{
+    const union MHD_DaemonInfo *info = MHD_get_daemon_info(http->daemon, MHD_DAEMON_INFO_BIND_PORT);
+    return info != NULL ? info->port : 0;
+}
+
+void recs_http_quiesce(struct recs_http *http)
+{
+    if (http->listen_fd == MHD_INVALID_SOCKET)
+        http->listen_fd = MHD_quiesce_daemon(http->daemon);
+}
+
+unsigned recs_http_inflight(const struct recs_http *http)
+{
+    return atomic_load(&http->inflight);
+}
+
+void recs_http_stop(struct recs_http *http)
+{
+    if (http == NULL)
+        return;
+    MHD_stop_daemon(http->daemon);
+    if (http->listen_fd != MHD_INVALID_SOCKET)
+        close(http->listen_fd);
+    free(http);
+}

@@ -1,0 +1,26 @@
+/*
+ * render.h - the JSON bodies the service answers with (API.md), built with
+ * jansson. Every function returns a malloc'd, NUL-terminated body that the
+ * caller owns (free()), or NULL when memory runs out.
+ */
+#ifndef RECS_RENDER_H
+#define RECS_RENDER_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "catalog.h"
+#include "rank.h"
+
+/* {"product": {...}, "recommendations": [...]} for target and ranked[0..n). */
+char *recs_render_recommendations(const struct recs_catalog *catalog, size_t target,
+                                  const struct recs_ranked *ranked, size_t n, uint32_t k,
+                                  size_t *len);
+
+/* {"error": message} */
+char *recs_render_error(const char *message, size_t *len);
+
+/* {"status": status} */
+char *recs_render_status(const char *status, size_t *len);
+
+#endif

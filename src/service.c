@@ -1,0 +1,313 @@
+/*
+ * service.c - the recommendation request from database to JSON body.
+ *
+ * The current snapshot is a reference-counted pointer behind a mutex held
+ * only to swap or take a reference. A rebuild happens under a second mutex,
+ * so when the catalog changes one request rebuilds and the others that need
+ * the new version wait for it rather than all rebuilding at once.
+ */
+#include "service.h"
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "catalog.h"
+#include "log.h"
+#include "metrics.h"
+#include "rank.h"
+#include "render.h"
+
+struct recs_service {
+    struct recs_service_options opts;
+    pthread_mutex_t current_lock;
+    pthread_mutex_t refresh_lock;
+    struct recs_catalog *current; /* holds one reference; NULL before the first load */
+    atomic_uint inflight;
+    atomic_bool stopping;
+};
+
+static double now_seconds(void)
+{
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (double)t.tv_sec + (double)t.tv_nsec * 1e-9;
+}
+
+int recs_service_create(const struct recs_service_options *opts, struct recs_service **out)
+{
+    struct recs_service *svc = calloc(1, sizeof(*svc));
+
+    if (svc == NULL)
+        return -1;
+    svc->opts = *opts;
+    if (svc->opts.score_threads == 0)
+        svc->opts.score_threads = 1;
+    if (pthread_mutex_init(&svc->current_lock, NULL) != 0) {
+        free(svc);
+        return -1;
+    }
+    if (pthread_mutex_init(&svc->refresh_lock, NULL) != 0) {
+        pthread_mutex_destroy(&svc->current_lock);
+        free(svc);
+        return -1;
+    }
+    *out = svc;
+    return 0;
+}
+
+void recs_service_destroy(struct recs_service *svc)
+{
+    if (svc == NULL)
+        return;
+    recs_catalog_unref(svc->current);
+    pthread_mutex_destroy(&svc->refresh_lock);
+    pthread_mutex_destroy(&svc->current_lock);
+    free(svc);
+}
+
+void recs_service_stopping(struct recs_service *svc)
+{
+    atomic_store(&svc->stopping, true);
+}
+
+static struct recs_catalog *current_ref(struct recs_service *svc)
+{
+    struct recs_catalog *c;
+
+    pthread_mutex_lock(&svc->current_lock);
+    c = svc->current;
+    if (c != NULL)
+        recs_catalog_ref(c);
+    pthread_mutex_unlock(&svc->current_lock);
+    return c;
+}
+
+/* Makes c the current snapshot (taking a reference for the service). */
+static void publish(struct recs_service *svc, struct recs_catalog *c)
+{
+    struct recs_catalog *old;
+
+    recs_catalog_ref(c);
+    pthread_mutex_lock(&svc->current_lock);
+    old = svc->current;
+    svc->current = c;
+    pthread_mutex_unlock(&svc->current_lock);
+    recs_catalog_unref(old);
+}
+
+/* Reads every row and builds a snapshot from them, reusing previous. The
+ * connection is released before hashing, which may take long. */
+static recs_db_status build_from_db(struct recs_service *svc, struct recs_db_conn *conn,
+                                    int64_t version, const struct recs_catalog *previous,
+                                    unsigned threads, struct recs_catalog **out)
+{
+    PGresult *rows = NULL;
+    recs_db_status status = recs_db_load_catalog(conn, &rows);
+    double start = now_seconds();
+
+    recs_db_release(svc->opts.db, conn);
+    if (status != RECS_DB_OK)
+        return status;
+    if (recs_catalog_build(svc->opts.mh, rows, version, previous, threads, out) != 0) {
+        PQclear(rows);
+        recs_log_error("catalog_build", "building the catalog snapshot failed");
+        return RECS_DB_ERROR;
+    }
+    PQclear(rows);
+    recs_metrics_observe_refresh(now_seconds() - start, recs_catalog_computed(*out),
+                                 recs_catalog_reused(*out));
+    return RECS_DB_OK;
+}
+
+/* A snapshot that reflects the database as of now (see service.h for the
+ * three modes). The caller owns the returned reference. */
+static recs_db_status fresh_snapshot(struct recs_service *svc, unsigned threads,
+                                     struct recs_catalog **out)
+{
+    struct recs_db_conn *conn = NULL;
+    struct recs_catalog *snap = NULL;
+    int64_t version = -1;
+    bool versioned = false;
+    recs_db_status status = recs_db_acquire(svc->opts.db, &conn);
+
+    if (status != RECS_DB_OK)
+        return status;
+    if (!svc->opts.cache)
+        return build_from_db(svc, conn, -1, NULL, threads, out);
+
+    status = recs_db_catalog_version(conn, &version, &versioned);
+    if (status != RECS_DB_OK) {
+        recs_db_release(svc->opts.db, conn);
+        return status;
+    }
+    snap = current_ref(svc);
+    if (versioned && snap != NULL && recs_catalog_version(snap) >= version) {
+        recs_db_release(svc->opts.db, conn);
+        *out = snap;
+        return RECS_DB_OK;
+    }
+    if (versioned) {
+        /* Only one rebuild at a time; whoever waited may find it done. */
+        pthread_mutex_lock(&svc->refresh_lock);
+        recs_catalog_unref(snap);
+        snap = current_ref(svc);
+        if (snap != NULL && recs_catalog_version(snap) >= version) {
+            pthread_mutex_unlock(&svc->refresh_lock);
+            recs_db_release(svc->opts.db, conn);
+            *out = snap;
+            return RECS_DB_OK;
+        }
+    }
+    status = build_from_db(svc, conn, versioned ? version : -1, snap, threads, out);
+    if (status == RECS_DB_OK)
+        publish(svc, *out);
+    if (versioned)
+        pthread_mutex_unlock(&svc->refresh_lock);
+    recs_catalog_unref(snap);
+    return status;
+}
+
+int recs_service_error(unsigned status, const char *message, struct recs_reply *reply)
+{
+    memset(reply, 0, sizeof(*reply));
+    reply->status = status;
+    reply->retry_after = status == 503;
+    reply->content_type = "application/json";
+    reply->body = recs_render_error(message, &reply->len);
+    return reply->body != NULL ? 0 : -1;
+}
+
+static int db_error_reply(recs_db_status status, struct recs_reply *reply)
+{
+    switch (status) {
+    case RECS_DB_UNAVAILABLE:
+        return recs_service_error(503, "database unavailable", reply);
+    case RECS_DB_TIMEOUT:
+        return recs_service_error(504, "database timed out", reply);
+    default:
+        return recs_service_error(500, "internal error", reply);
+    }
+}
+
+static int recommend(struct recs_service *svc, const char *slug, unsigned limit,
+                     unsigned threads, struct recs_reply *reply)
+{
+    struct recs_catalog *snap = NULL;
+    struct recs_ranked ranked[100];
+    size_t count = 0;
+    long target;
+    double start;
+    int rc;
+    recs_db_status status = fresh_snapshot(svc, threads, &snap);
+
+    if (status != RECS_DB_OK)
+        return db_error_reply(status, reply);
+    target = recs_catalog_find(snap, slug);
+    if (target < 0) {
+        recs_catalog_unref(snap);
+        return recs_service_error(404, "product not found", reply);
+    }
+    if (limit > sizeof(ranked) / sizeof(ranked[0]))
+        limit = sizeof(ranked) / sizeof(ranked[0]);
+    start = now_seconds();
+    if (recs_rank_top(svc->opts.mh, snap, (size_t)target, limit, threads, ranked, &count) != 0) {
+        recs_catalog_unref(snap);
+        return recs_service_error(500, "internal error", reply);
+    }
+    recs_metrics_observe_scoring(now_seconds() - start, recs_catalog_count(snap));
+
+    memset(reply, 0, sizeof(*reply));
+    reply->status = 200;
+    reply->content_type = "application/json";
+    reply->body = recs_render_recommendations(snap, (size_t)target, ranked, count,
+                                              recs_minhash_k(svc->opts.mh), &reply->len);
+    recs_catalog_unref(snap);
+    rc = reply->body != NULL ? 0 : recs_service_error(500, "internal error", reply);
+    return rc;
+}
+
+int recs_service_recommend(struct recs_service *svc, const char *slug, unsigned limit,
+                           struct recs_reply *reply)
+{
+    unsigned inflight = atomic_fetch_add(&svc->inflight, 1) + 1;
+    unsigned threads;
+    int rc;
+
+    if (inflight > svc->opts.max_inflight) {
+        atomic_fetch_sub(&svc->inflight, 1);
+        recs_metrics_count_overload();
+        return recs_service_error(503, "service overloaded", reply);
+    }
+    /* Share the cores among the requests being scored right now: one busy
+     * request gets every core, many get one each, and HTTP threads times
+     * OpenMP threads never exceeds score_threads by much. */
+    threads = svc->opts.score_threads / inflight;
+    rc = recommend(svc, slug, limit, threads ? threads : 1, reply);
+    atomic_fetch_sub(&svc->inflight, 1);
+    return rc;
+}
+
+int recs_service_warm(struct recs_service *svc)
+{
+    struct recs_catalog *snap = NULL;
+
+    if (!svc->opts.cache)
+        return 0;
+    if (fresh_snapshot(svc, svc->opts.score_threads, &snap) != RECS_DB_OK)
+        return -1;
+    recs_catalog_unref(snap);
+    return 0;
+}
+
+int recs_service_ready(struct recs_service *svc, struct recs_reply *reply)
+{
+    recs_db_status status;
+
+    if (atomic_load(&svc->stopping))
+        return recs_service_error(503, "shutting down", reply);
+    status = recs_db_ping(svc->opts.db);
+    if (status != RECS_DB_OK)
+        return db_error_reply(status == RECS_DB_TIMEOUT ? RECS_DB_UNAVAILABLE : status, reply);
+    memset(reply, 0, sizeof(*reply));
+    reply->status = 200;
+    reply->content_type = "application/json";
+    reply->body = recs_render_status("ready", &reply->len);
+    return reply->body != NULL ? 0 : -1;
+}
+
+int recs_service_metrics(struct recs_service *svc, struct recs_reply *reply)
+{
+    struct recs_metrics_gauges g = {.cache_version = -1};
+    struct recs_catalog *snap = current_ref(svc);
+    size_t cap = 16384, need;
+
+    recs_db_stats(svc->opts.db, &g.db_pool_size, &g.db_pool_in_use, &g.db_pool_connected,
+                  &g.db_up);
+    g.inflight = atomic_load(&svc->inflight);
+    if (snap != NULL) {
+        g.cache_products = recs_catalog_count(snap);
+        g.cache_version = recs_catalog_version(snap);
+        g.cache_bytes = recs_catalog_bytes(snap);
+        recs_catalog_unref(snap);
+    }
+    memset(reply, 0, sizeof(*reply));
+    reply->status = 200;
+    reply->content_type = "text/plain; version=0.0.4; charset=utf-8";
+    for (int attempt = 0; attempt < 4; attempt++) {
+        reply->body = malloc(cap);
+        if (reply->body == NULL)
+            return -1;
+        need = recs_metrics_render(&g, reply->body, cap);
+        if (need < cap) {
+            reply->len = need;
+            return 0;
+        }
+        free(reply->body);
+        reply->body = NULL;
+        cap = need + 1;
+    }
+    return -1;
+}
