@@ -26,7 +26,7 @@ WARN    := -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wmissing-prototyp
            -Wpointer-arith -Wformat=2 -Wvla
 HARDEN  := -D_FORTIFY_SOURCE=2 -fstack-protector-strong -fPIE
 CFLAGS  ?= -O2 -g
-CFLAGS  += -std=c11 -D_GNU_SOURCE -fopenmp $(WARN) -MMD -MP \
+CFLAGS  += -std=c11 -D_GNU_SOURCE -fopenmp $(WARN) \
            -DRECS_VERSION='"$(VERSION)"' $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 LDFLAGS += -fopenmp -pie -Wl,-z,relro,-z,now
 LDLIBS  += $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lpthread -lm
@@ -55,7 +55,7 @@ all: $(BUILD)/recs $(UNIT_BIN) $(INTEG_BIN) $(TOOL_BIN)
 $(BUILD)/obj/minhash%.o: CFLAGS += -O3
 
 $(BUILD)/obj/%.o: src/%.c | $(BUILD)/obj
-	$(CC) $(CFLAGS) -c -o $@ $<
+	$(CC) $(CFLAGS) -MMD -MP -c -o $@ $<
 
 $(BUILD)/recs: $(OBJ)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)

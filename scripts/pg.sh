@@ -63,7 +63,7 @@ PGDATABASE=shop
 ENV
   as_owner "$pgbin/psql" -q -h 127.0.0.1 -p "$port" -U postgres -d postgres -c 'CREATE DATABASE shop' >/dev/null
   for f in "$root"/sql/0*.sql "$@"; do
-    "$pgbin/psql" -q -v ON_ERROR_STOP=1 -h 127.0.0.1 -p "$port" -U postgres -d shop -f "$f" >/dev/null
+    PGOPTIONS="-c client_min_messages=warning" "$pgbin/psql" -q -v ON_ERROR_STOP=1 -h 127.0.0.1 -p "$port" -U postgres -d shop -f "$f" >/dev/null
   done
   ;;
 stop)

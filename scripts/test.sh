@@ -21,11 +21,12 @@ make -s -j"$(nproc)" all || exit 1
 make -s -j"$(nproc)" SANITIZE=1 all || exit 1
 
 units=(build/tests/test_*)
+asan_units=(build/asan/tests/test_*)
 stage "unit" env LABEL=unit scripts/run-unit.sh "${units[@]}"
 stage "unit under valgrind" env LABEL=valgrind \
   WRAP="valgrind -q --error-exitcode=1 --leak-check=full --errors-for-leak-kinds=definite,indirect --show-leak-kinds=definite,indirect" \
   scripts/run-unit.sh "${units[@]}"
-stage "unit under ASan+UBSan" env LABEL=asan scripts/run-unit.sh build/asan/tests/test_*
+stage "unit under ASan+UBSan" env LABEL=asan scripts/run-unit.sh "${asan_units[@]}"
 
 pgdir=$(mktemp -d /tmp/recs-test.XXXXXX)
 trap 'scripts/pg.sh destroy "$pgdir"' EXIT

@@ -265,13 +265,14 @@ int recs_http_start(const struct recs_http_options *opts, struct recs_http **out
     if (addr.ss_family == AF_INET6)
         flags |= MHD_USE_IPv6;
     http->daemon = MHD_start_daemon(
-        flags, opts->port, NULL, NULL, handle_request, http, MHD_OPTION_SOCK_ADDR,
+        flags, opts->port, NULL, NULL, handle_request, http, MHD_OPTION_EXTERNAL_LOGGER,
+        log_mhd, NULL, MHD_OPTION_SOCK_ADDR,
         (struct sockaddr *)&addr, MHD_OPTION_THREAD_POOL_SIZE, opts->threads,
         MHD_OPTION_CONNECTION_LIMIT, opts->max_connections, MHD_OPTION_PER_IP_CONNECTION_LIMIT,
         opts->per_ip_connections, MHD_OPTION_CONNECTION_TIMEOUT, opts->connection_timeout_s,
         MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)MEMORY_PER_CONNECTION,
         MHD_OPTION_NOTIFY_COMPLETED, request_completed, http, MHD_OPTION_UNESCAPE_CALLBACK,
-        unescape, NULL, MHD_OPTION_EXTERNAL_LOGGER, log_mhd, NULL, MHD_OPTION_STRICT_FOR_CLIENT,
+        unescape, NULL, MHD_OPTION_STRICT_FOR_CLIENT,
         1, MHD_OPTION_SIGPIPE_HANDLED_BY_APP, 1, MHD_OPTION_END);
     if (http->daemon == NULL) {
         recs_log_error("http_start", "cannot listen on port %u", (unsigned)opts->port);

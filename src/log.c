@@ -35,7 +35,7 @@ static void write_line(int fd, json_t *obj)
 
     if (obj == NULL)
         return;
-    text = json_dumps(obj, JSON_COMPACT);
+    text = json_dumps(obj, JSON_COMPACT | JSON_REAL_PRECISION(6));
     json_decref(obj);
     if (text == NULL)
         return;
