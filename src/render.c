@@ -81,7 +81,7 @@ static char *dump(json_t *root, size_t *len)
 
     if (root == NULL)
         return NULL;
-    body = json_dumps(root, JSON_COMPACT | JSON_REAL_PRECISION(17));
+    body = json_dumps(root, JSON_COMPACT | JSON_REAL_PRECISION(15));
     json_decref(root);
     if (body != NULL)
         *len = strlen(body);
