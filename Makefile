@@ -52,7 +52,7 @@ TOOL_BIN := $(TOOL_SRC:bench/%.c=$(BUILD)/%)
 all: $(BUILD)/recs $(UNIT_BIN) $(INTEG_BIN) $(TOOL_BIN)
 
 # The hashing and comparison kernels are the hot loop: give them -O3.
-$(BUILD)/obj/minhash%.o: CFLAGS += -O3
+$(BUILD)/obj/minhash.o $(BUILD)/obj/minhash_kernels.o: CFLAGS += -O3
 
 $(BUILD)/obj/%.o: src/%.c | $(BUILD)/obj
 	$(CC) $(CFLAGS) -MMD -MP -c -o $@ $<

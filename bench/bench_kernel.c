@@ -21,8 +21,14 @@
 #define NCATWORDS 60
 #define NCOMMON 300
 #define NWORDS (NCOMMON + NCATEGORIES * NCATWORDS)
+#define ROUNDS 5
+#define NPATHS 4
 #define FNV_BASIS 0xcbf29ce484222325ull
 #define FNV_PRIME 0x100000001b3ull
+
+/* Path 0 is the naive loop; the rest are the library's kernels. */
+static const recs_kernel paths[NPATHS] = {RECS_KERNEL_AUTO, RECS_KERNEL_SCALAR, RECS_KERNEL_AVX2,
+                                          RECS_KERNEL_AVX512};
 
 struct product {
     struct recs_token *tokens; /* distinct tokens, bytes owned by the product */
@@ -87,8 +93,8 @@ static const char *pick_word(char (*words)[16], int category)
 
 static void make_catalog(struct product *p, struct recs_scratch *scratch)
 {
-    static const char *const syl[] = {"ka", "ro", "li", "ne", "sta", "mo", "tri", "ve", "dun",
-                                      "pa", "sel", "gor", "ti", "ban", "qu", "ex", "lo", "rin"};
+    static const char *const syl[] = {"ka", "ro",  "li",  "ne", "sta", "mo", "tri", "ve", "dun",
+                                      "pa", "sel", "gor", "ti", "ban", "qu", "ex",  "lo", "rin"};
     const size_t nsyl = sizeof(syl) / sizeof(syl[0]);
     static char words[NWORDS][16];
     for (int w = 0; w < NWORDS; w++) {
@@ -180,24 +186,27 @@ int main(int argc, char **argv)
     print_cpu();
     printf("best kernel: %s\n", recs_kernel_name(recs_kernel_best()));
     printf("input: %d texts, %.1f distinct tokens and %.0f token bytes per text, K=%lu, %.1f s "
-           "per path, 1 thread\n",
-           NPRODUCTS, tokens / NPRODUCTS, steps_per_pass / (double)k / NPRODUCTS, k, seconds);
+           "per path (best of %d slices), 1 thread\n",
+           NPRODUCTS, tokens / NPRODUCTS, steps_per_pass / (double)k / NPRODUCTS, k, seconds,
+           ROUNDS);
 
-    const recs_kernel paths[] = {RECS_KERNEL_SCALAR, RECS_KERNEL_AVX2, RECS_KERNEL_AVX512};
-    const int npaths = sizeof(paths) / sizeof(paths[0]);
-    struct recs_minhash *mh[3] = {NULL, NULL, NULL};
+    struct recs_minhash *mh[NPATHS] = {NULL};
     uint64_t *ref = malloc(k * sizeof(uint64_t)), *sig = malloc(k * sizeof(uint64_t));
-    unsigned char *packed = malloc((size_t)NPRODUCTS * RECS_SIG_BYTES(k));
-    if (ref == NULL || sig == NULL || packed == NULL)
+    unsigned char *packed[NPATHS] = {NULL};
+    if (ref == NULL || sig == NULL)
         return 1;
-    for (int p = 0; p < npaths; p++)
-        if (recs_kernel_supported(paths[p]) && recs_minhash_create((uint32_t)k, paths[p], &mh[p]))
+    for (int p = 1; p < NPATHS; p++) {
+        if (!recs_kernel_supported(paths[p]))
+            continue;
+        packed[p] = malloc((size_t)NPRODUCTS * RECS_SIG_BYTES(k));
+        if (packed[p] == NULL || recs_minhash_create((uint32_t)k, paths[p], &mh[p]) != 0)
             return 1;
+    }
 
     /* Every path against the naive loop, for every text, before any timing. */
     for (int i = 0; i < NPRODUCTS; i++) {
         naive_sign(prod[i].tokens, prod[i].ntokens, (uint32_t)k, ref);
-        for (int p = 0; p < npaths; p++) {
+        for (int p = 1; p < NPATHS; p++) {
             if (mh[p] == NULL)
                 continue;
             memset(sig, 0x5a, k * sizeof(uint64_t)); /* no stale lane can pass */
@@ -209,40 +218,9 @@ int main(int argc, char **argv)
             }
         }
     }
-    printf("verified: all paths give identical signatures on all %d texts\n\n", NPRODUCTS);
-
-    printf("%-8s %14s %14s %10s\n", "path", "byte-steps/s", "ns/signature", "speedup");
-    uint64_t sink = 0;
-    double naive_rate = 0, best_rate = 0;
-    for (int p = -1; p < npaths; p++) {
-        if (p >= 0 && mh[p] == NULL) {
-            printf("%-8s %14s\n", recs_kernel_name(paths[p]), "(unsupported)");
-            continue;
-        }
-        long sigs = 0;
-        double steps = 0, t0 = now(), t;
-        do {
-            const struct product *pr = &prod[sigs % NPRODUCTS];
-            if (p < 0)
-                naive_sign(pr->tokens, pr->ntokens, (uint32_t)k, sig);
-            else
-                recs_minhash_sign_tokens(mh[p], pr->tokens, pr->ntokens, sig);
-            sink += sig[sigs % k];
-            steps += pr->steps;
-            sigs++;
-        } while ((t = now() - t0) < seconds);
-        const double rate = steps / t;
-        if (p < 0)
-            naive_rate = rate;
-        best_rate = rate;
-        printf("%-8s %11.2f G/s %14.0f %9.1fx\n", p < 0 ? "naive" : recs_kernel_name(paths[p]),
-               rate * 1e-9, t * 1e9 / (double)sigs, rate / naive_rate);
-    }
-
-    printf("\n%-8s %14s %14s %18s\n", "path", "matches/s", "ns/match", "lo16 GB/s");
-    uint64_t total[3] = {0, 0, 0}, zero = 0;
-    double best_match = 0;
-    for (int p = 0; p < npaths; p++) {
+    /* And the packed signatures compare alike on every path. */
+    uint64_t total[NPATHS] = {0}, zero = 0;
+    for (int p = 1; p < NPATHS; p++) {
         if (mh[p] == NULL)
             continue;
         for (int i = 0; i < NPRODUCTS; i++) {
@@ -250,54 +228,103 @@ int main(int argc, char **argv)
             if (recs_minhash_signature(mh[p], scratch, prod[i].text, prod[i].title_len,
                                        prod[i].text + prod[i].title_len + 1,
                                        strlen(prod[i].text) - prod[i].title_len - 1,
-                                       packed + (size_t)i * RECS_SIG_BYTES(k), &has) != 0)
+                                       packed[p] + (size_t)i * RECS_SIG_BYTES(k), &has) != 0)
                 return 1;
         }
         for (int a = 0; a < NPRODUCTS; a++) {
             for (int b = 0; b < NPRODUCTS; b++) {
-                const uint32_t m = recs_minhash_matches(
-                    mh[p], packed + (size_t)a * RECS_SIG_BYTES(k),
-                    packed + (size_t)b * RECS_SIG_BYTES(k));
+                const uint32_t m =
+                    recs_minhash_matches(mh[p], packed[p] + (size_t)a * RECS_SIG_BYTES(k),
+                                         packed[p] + (size_t)b * RECS_SIG_BYTES(k));
                 total[p] += m;
-                zero += p == 0 && m == 0;
+                zero += p == 1 && m == 0;
             }
         }
-        if (total[p] != total[0]) {
+        if (total[p] != total[1]) {
             printf("MISMATCH: %s match counts differ from scalar\n", recs_kernel_name(paths[p]));
             return 1;
         }
-        long calls = 0;
-        double t0 = now(), t;
-        do {
-            const unsigned char *a = packed + (size_t)(calls / NPRODUCTS % NPRODUCTS) *
-                                                  RECS_SIG_BYTES(k);
-            for (int b = 0; b < NPRODUCTS; b++)
-                sink += recs_minhash_matches(mh[p], a, packed + (size_t)b * RECS_SIG_BYTES(k));
-            calls += NPRODUCTS;
-        } while ((t = now() - t0) < seconds);
-        best_match = (double)calls / t;
-        printf("%-8s %12.2f M %14.1f %18.1f\n", recs_kernel_name(paths[p]), best_match * 1e-6,
-               t * 1e9 / (double)calls, best_match * 2.0 * (double)k * 1e-9);
     }
+    printf("verified: all paths give identical signatures and match counts on all %d texts\n\n",
+           NPRODUCTS);
+
+    /* Short slices in turn, best of each: the speedup survives a neighbour's load spike. */
+    double sign_rate[NPATHS] = {0}, sig_ns[NPATHS] = {0}, match_rate[NPATHS] = {0};
+    uint64_t sink = 0;
+    for (int round = 0; round < ROUNDS; round++) {
+        for (int p = 0; p < NPATHS; p++) {
+            if (p > 0 && mh[p] == NULL)
+                continue;
+            long sigs = 0;
+            double steps = 0, t0 = now(), t;
+            do {
+                const struct product *pr = &prod[sigs % NPRODUCTS];
+                if (p == 0)
+                    naive_sign(pr->tokens, pr->ntokens, (uint32_t)k, sig);
+                else
+                    recs_minhash_sign_tokens(mh[p], pr->tokens, pr->ntokens, sig);
+                sink += sig[sigs % k];
+                steps += pr->steps;
+                sigs++;
+            } while ((t = now() - t0) < seconds / ROUNDS);
+            if (steps / t > sign_rate[p]) {
+                sign_rate[p] = steps / t;
+                sig_ns[p] = t * 1e9 / (double)sigs;
+            }
+            if (p == 0)
+                continue;
+            long calls = 0;
+            t0 = now();
+            do {
+                const unsigned char *a =
+                    packed[p] + (size_t)(calls / NPRODUCTS % NPRODUCTS) * RECS_SIG_BYTES(k);
+                for (int b = 0; b < NPRODUCTS; b++)
+                    sink +=
+                        recs_minhash_matches(mh[p], a, packed[p] + (size_t)b * RECS_SIG_BYTES(k));
+                calls += NPRODUCTS;
+            } while ((t = now() - t0) < seconds / ROUNDS);
+            if ((double)calls / t > match_rate[p])
+                match_rate[p] = (double)calls / t;
+        }
+    }
+
+    int best = 0;
+    printf("%-8s %14s %14s %10s\n", "path", "byte-steps/s", "ns/signature", "speedup");
+    for (int p = 0; p < NPATHS; p++) {
+        if (p > 0 && mh[p] == NULL) {
+            printf("%-8s %14s\n", recs_kernel_name(paths[p]), "(unsupported)");
+            continue;
+        }
+        best = p;
+        printf("%-8s %11.2f G/s %14.0f %9.1fx\n", p == 0 ? "naive" : recs_kernel_name(paths[p]),
+               sign_rate[p] * 1e-9, sig_ns[p], sign_rate[p] / sign_rate[0]);
+    }
+    printf("\n%-8s %14s %14s %14s\n", "path", "matches/s", "ns/match", "lo16 GB/s");
+    for (int p = 1; p < NPATHS; p++)
+        if (mh[p] != NULL)
+            printf("%-8s %12.2f M %14.1f %14.1f\n", recs_kernel_name(paths[p]),
+                   match_rate[p] * 1e-6, 1e9 / match_rate[p],
+                   match_rate[p] * 2.0 * (double)k * 1e-9);
     printf("(all %d x %d pairs: mean matches %.1f, %.0f%% with none; lo16 GB/s counts the "
            "candidate's plane, 2*K bytes per comparison)\n",
-           NPRODUCTS, NPRODUCTS, (double)total[0] / (NPRODUCTS * NPRODUCTS),
+           NPRODUCTS, NPRODUCTS, (double)total[1] / (NPRODUCTS * NPRODUCTS),
            100.0 * (double)zero / (NPRODUCTS * NPRODUCTS));
 
     printf("\nRESULT kernel=%s K=%lu sign=%.2f G byte-steps/s (%.1fx naive) match=%.2f M/s "
            "checksum=%016llx\n",
-           recs_kernel_name(recs_kernel_best()), k, best_rate * 1e-9, best_rate / naive_rate,
-           best_match * 1e-6, (unsigned long long)sink);
+           recs_kernel_name(paths[best]), k, sign_rate[best] * 1e-9, sign_rate[best] / sign_rate[0],
+           match_rate[best] * 1e-6, (unsigned long long)sink);
 
-    for (int p = 0; p < npaths; p++)
+    for (int p = 0; p < NPATHS; p++) {
         recs_minhash_destroy(mh[p]);
+        free(packed[p]);
+    }
     for (int i = 0; i < NPRODUCTS; i++) {
         free(prod[i].tokens);
         free(prod[i].bytes);
     }
     free(ref);
     free(sig);
-    free(packed);
     recs_scratch_destroy(scratch);
     return 0;
 }

@@ -9,6 +9,7 @@ packages=(
   libmicrohttpd-dev libjansson-dev libpq-dev libcmocka-dev
   postgresql postgresql-client
   curl valgrind clang-format wrk procps iproute2
+  prometheus # promtool, to check /metrics
 )
 [[ ${RECS_DEPS_EXTRA:-} ]] && read -r -a extra <<<"$RECS_DEPS_EXTRA" && packages+=("${extra[@]}")
 

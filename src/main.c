@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -105,6 +106,7 @@ int main(int argc, char **argv)
         break;
     }
     ensure_passive_openmp(argv);
+    prctl(PR_SET_NAME, "recs"); /* after a re-exec the kernel would call us "exe" */
     recs_config_resolve(&cfg, cores > 0 ? (uint32_t)cores : 1);
 
     /* Block the stop signals before any thread starts, so that every thread

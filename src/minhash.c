@@ -262,8 +262,8 @@ static size_t dedupe(struct recs_token *tokens, size_t n, uint32_t *set, size_t 
 }
 
 int recs_tokenize(struct recs_scratch *s, const char *title, size_t title_len,
-                  const char *description, size_t description_len,
-                  const struct recs_token **tokens, size_t *count)
+                  const char *description, size_t description_len, const struct recs_token **tokens,
+                  size_t *count)
 {
     if (s == NULL || tokens == NULL || count == NULL || (title == NULL && title_len > 0) ||
         (description == NULL && description_len > 0))

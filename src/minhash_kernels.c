@@ -173,8 +173,8 @@ static ALWAYS_INLINE T_AVX2 uint64_t eq32_mask256(const uint32_t *a, const uint3
     /* packs interleaves the 128-bit halves; the permute puts lanes back in order. */
     const __m256i p01 = _mm256_permute4x64_epi64(_mm256_packs_epi32(c[0], c[1]), 0xd8);
     const __m256i p23 = _mm256_permute4x64_epi64(_mm256_packs_epi32(c[2], c[3]), 0xd8);
-    return (uint32_t)_mm256_movemask_epi8(p01) |
-           (uint64_t)(uint32_t)_mm256_movemask_epi8(p23) << 32;
+    return (uint32_t)_mm256_movemask_epi8(p01) | (uint64_t)(uint32_t)_mm256_movemask_epi8(p23)
+                                                     << 32;
 }
 
 static ALWAYS_INLINE T_AVX2 uint64_t eq16_mask256(const uint16_t *a, const uint16_t *b)
@@ -183,8 +183,7 @@ static ALWAYS_INLINE T_AVX2 uint64_t eq16_mask256(const uint16_t *a, const uint1
                                           _mm256_loadu_si256((const __m256i *)b));
     const __m256i c1 = _mm256_cmpeq_epi16(_mm256_loadu_si256((const __m256i *)(a + 16)),
                                           _mm256_loadu_si256((const __m256i *)(b + 16)));
-    return (uint32_t)_mm256_movemask_epi8(c0) | (uint64_t)(uint32_t)_mm256_movemask_epi8(c1)
-                                                     << 32;
+    return (uint32_t)_mm256_movemask_epi8(c0) | (uint64_t)(uint32_t)_mm256_movemask_epi8(c1) << 32;
 }
 
 T_AVX2 uint32_t recs_match_avx2(const void *pa, const void *pb, uint32_t k)
@@ -284,8 +283,8 @@ T_AVX512 uint32_t recs_match_avx512(const void *pa, const void *pb, uint32_t k)
     uint32_t n = 0, i = 0;
     /* 64 lanes per branch: for unrelated signatures it is almost never taken. */
     for (; i + 64 <= k; i += 64) {
-        const __mmask32 e0 = _mm512_cmpeq_epi16_mask(_mm512_loadu_si512(alo + i),
-                                                     _mm512_loadu_si512(blo + i));
+        const __mmask32 e0 =
+            _mm512_cmpeq_epi16_mask(_mm512_loadu_si512(alo + i), _mm512_loadu_si512(blo + i));
         const __mmask32 e1 = _mm512_cmpeq_epi16_mask(_mm512_loadu_si512(alo + i + 32),
                                                      _mm512_loadu_si512(blo + i + 32));
         if (e0 | e1)

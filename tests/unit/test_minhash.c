@@ -230,10 +230,9 @@ static void test_signature_prefix_vectors(void **state)
         assert_true(c.has[p]);
         assert_int_equal(json_array_size(want), 4);
         for (uint32_t j = 0; j < 4; j++)
-            assert_int_equal(
-                recs_sig_value(c.packed + p * RECS_SIG_BYTES(RECS_MINHASH_K_DEFAULT),
-                               RECS_MINHASH_K_DEFAULT, j),
-                hex64(json_string_value(json_array_get(want, j))));
+            assert_int_equal(recs_sig_value(c.packed + p * RECS_SIG_BYTES(RECS_MINHASH_K_DEFAULT),
+                                            RECS_MINHASH_K_DEFAULT, j),
+                             hex64(json_string_value(json_array_get(want, j))));
     }
     assert_true(i > 0);
     free_catalog(&c);
@@ -316,8 +315,11 @@ static size_t random_tokens(struct recs_token *toks, unsigned char *bytes, size_
 static void test_kernel_vs_naive(void **state)
 {
     const recs_kernel kernel = kernel_or_skip(state);
-    static const uint32_t ks[] = {1, 2, 3, 4, 5, 7, 8, 9, 15, 16, 17, 31, 32, 33, 63, 64,
-                                  65, 97, 127, 128, 129, 200, 1500, 4099, RECS_MINHASH_K_MAX};
+    static const uint32_t ks[] = {1,   2,   3,    4,    5,
+                                  7,   8,   9,    15,   16,
+                                  17,  31,  32,   33,   63,
+                                  64,  65,  97,   127,  128,
+                                  129, 200, 1500, 4099, RECS_MINHASH_K_MAX};
     struct recs_token toks[40];
     unsigned char bytes[40 * 16];
     uint64_t *sig = malloc(RECS_MINHASH_K_MAX * sizeof(uint64_t));
@@ -408,8 +410,8 @@ static void test_matches_random(void **state)
                     a[i] = rng();
                     const bool rel = rng() % 100 < densities[d];
                     /* Mixed pattern 5: each related lane picks a pattern of its own. */
-                    b[i] = rel ? related(a[i], pattern == 5 ? (unsigned)(rng() % 5) : pattern)
-                               : rng();
+                    b[i] =
+                        rel ? related(a[i], pattern == 5 ? (unsigned)(rng() % 5) : pattern) : rng();
                     want += a[i] == b[i];
                 }
                 recs_sig_pack(a, k, pa);
@@ -613,25 +615,20 @@ static void test_kernel_names(void **state)
 #define PER_KERNEL(fn)                                                                             \
     {#fn "/scalar", fn, NULL, NULL, (void *)&kernels[0]},                                          \
         {#fn "/avx2", fn, NULL, NULL, (void *)&kernels[1]},                                        \
-        {#fn "/avx512", fn, NULL, NULL, (void *)&kernels[2]}
+    {                                                                                              \
+#fn "/avx512", fn, NULL, NULL, (void *)&kernels[2]                                         \
+    }
 
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_kernel_names),
-        cmocka_unit_test(test_fnv_vectors),
-        cmocka_unit_test(test_token_vectors),
-        PER_KERNEL(test_hk_vectors),
-        PER_KERNEL(test_signature_prefix_vectors),
-        PER_KERNEL(test_ranking_vectors),
-        PER_KERNEL(test_kernel_vs_naive),
-        PER_KERNEL(test_matches_random),
-        cmocka_unit_test(test_pack_roundtrip),
-        cmocka_unit_test(test_tokenize_edges),
-        cmocka_unit_test(test_tokenize_large),
-        cmocka_unit_test(test_tokenize_limits),
-        cmocka_unit_test(test_signature_api),
-        cmocka_unit_test(test_create_limits),
+        cmocka_unit_test(test_kernel_names),       cmocka_unit_test(test_fnv_vectors),
+        cmocka_unit_test(test_token_vectors),      PER_KERNEL(test_hk_vectors),
+        PER_KERNEL(test_signature_prefix_vectors), PER_KERNEL(test_ranking_vectors),
+        PER_KERNEL(test_kernel_vs_naive),          PER_KERNEL(test_matches_random),
+        cmocka_unit_test(test_pack_roundtrip),     cmocka_unit_test(test_tokenize_edges),
+        cmocka_unit_test(test_tokenize_large),     cmocka_unit_test(test_tokenize_limits),
+        cmocka_unit_test(test_signature_api),      cmocka_unit_test(test_create_limits),
     };
     return cmocka_run_group_tests(tests, load_vectors, free_vectors);
 }

@@ -1,0 +1,76 @@
+#!/usr/bin/env bash
+# bench.sh: `make bench`. Prints two tables:
+#   1. the scoring kernel microbenchmark (build/bench_kernel)
+#   2. recs over HTTP (wrk) on a throwaway PostgreSQL, for each catalog size
+#      in BENCH_SIZES ("demo" = the demo catalog, or a number of synthetic
+#      products): requests/s, latency percentiles, start-to-ready time, idle
+#      and peak RSS.
+# Environment: BENCH_SIZES ("demo 10000 100000"), BENCH_SECONDS (10),
+# BENCH_CONNS_DEMO (64), BENCH_CONNS_LARGE (16), BENCH_CACHE_OFF (1: also
+# run the demo catalog with RECS_CACHE=off).
+set -euo pipefail
+here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+cd "$here/.."
+sizes=${BENCH_SIZES:-demo 10000 100000}
+seconds=${BENCH_SECONDS:-10}
+export OMP_WAIT_POLICY=${OMP_WAIT_POLICY:-passive}
+
+echo "== kernel microbenchmark (one thread)"
+build/bench_kernel --seconds 1
+
+pgdir=$(mktemp -d /tmp/recs-bench.XXXXXX)
+srv=""
+cleanup() {
+  [[ -z $srv ]] || kill -TERM "$srv" 2>/dev/null || true
+  scripts/pg.sh destroy "$pgdir"
+}
+trap cleanup EXIT
+scripts/pg.sh start "$pgdir" sql/100_demo_catalog.sql
+# shellcheck disable=SC1091
+. "$pgdir/env"
+export DATABASE_URL
+
+now_ms() { date +%s%3N; }
+rss_kb() { awk -v f="$2" '$1 == f":" {print $2}' "/proc/$1/status"; }
+
+# run NAME CONNS CACHE: one measured wrk run against a fresh server
+run() {
+  local name=$1 conns=$2 cache=$3 port t0 t1 idle out
+  port=$((20000 + RANDOM % 20000))
+  t0=$(now_ms)
+  PORT=$port RECS_CACHE=$cache RECS_ACCESS_LOG=off build/recs >"$pgdir/server.log" 2>&1 &
+  srv=$!
+  until curl -fs "localhost:$port/readyz" >/dev/null 2>&1; do sleep 0.005; done
+  t1=$(now_ms)
+  # the first request loads the snapshot; idle RSS is taken after it
+  curl -fs "localhost:$port/products/$(head -1 "$pgdir/slugs")/recommendations" >/dev/null
+  idle=$(rss_kb "$srv" VmRSS)
+  wrk -t1 -c"$conns" -d2s -s bench/slugs.lua "http://127.0.0.1:$port" -- "$pgdir/slugs" 10 >/dev/null
+  out=$(wrk -t1 -c"$conns" -d"${seconds}s" --latency -s bench/slugs.lua "http://127.0.0.1:$port" \
+    -- "$pgdir/slugs" 10)
+  printf '| %-18s | %5s | %9s | %8s | %8s | %8s | %7s | %8s | %8s |\n' "$name" "$conns" \
+    "$(awk '/Requests\/sec/ {printf "%.0f", $2}' <<<"$out")" \
+    "$(awk '$1 == "50%" {print $2}' <<<"$out")" "$(awk '$1 == "90%" {print $2}' <<<"$out")" \
+    "$(awk '$1 == "99%" {print $2}' <<<"$out")" "$(awk '/Non-2xx/ {print $NF} END {}' <<<"$out" | tail -1)" \
+    "$((idle / 1024)) MB" "$(($(rss_kb "$srv" VmHWM) / 1024)) MB"
+  echo "$name: ready in $((t1 - t0)) ms" >>"$pgdir/ready"
+  kill -TERM "$srv"; wait "$srv" || true; srv=""
+}
+
+echo
+echo "== HTTP (wrk -t1, ${seconds}s, limit=10, a different product each request)"
+printf '| %-18s | %5s | %9s | %8s | %8s | %8s | %7s | %8s | %8s |\n' catalog conns "req/s" p50 p90 p99 non-2xx "idle RSS" "peak RSS"
+printf '|%s|\n' "--------------------|-------|-----------|----------|----------|----------|---------|----------|----------"
+for size in $sizes; do
+  if [[ $size != demo ]]; then scripts/gen-catalog.sh "$size"; fi
+  scripts/pg.sh psql "$pgdir" -At -c 'SELECT slug FROM products ORDER BY random() LIMIT 5000' >"$pgdir/slugs"
+  count=$(scripts/pg.sh psql "$pgdir" -At -c 'SELECT count(*) FROM products')
+  if [[ $size == demo ]]; then
+    run "demo ($count)" "${BENCH_CONNS_DEMO:-64}" on
+    [[ ${BENCH_CACHE_OFF:-1} == 1 ]] && run "demo, cache off" "${BENCH_CONNS_DEMO:-64}" off
+  else
+    run "$count products" "${BENCH_CONNS_LARGE:-16}" on
+  fi
+done
+echo
+cat "$pgdir/ready"
