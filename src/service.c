@@ -5,6 +5,13 @@
  * only to swap or take a reference. A rebuild happens under a second mutex,
  * so when the catalog changes one request rebuilds and the others that need
  * the new version wait for it rather than all rebuilding at once.
+ *
+ * Version checks are shared: a request may use the answer of any version
+ * query that started after the request arrived, because that answer
+ * describes the database at a moment inside the request. So one query at a
+ * time runs, and it answers every request that arrived while the previous
+ * one was in flight: under load the database sees a handful of tiny queries
+ * per round trip time instead of one per request.
  */
 #include "service.h"
 
@@ -20,8 +27,22 @@
 #include "rank.h"
 #include "render.h"
 
+/* The shared version check (see the top of the file). Queries are numbered
+ * in the order they start; only one runs at a time. */
+struct version_gate {
+    pthread_mutex_t lock;
+    pthread_cond_t finished_cond;
+    uint64_t started;  /* number of the last query started */
+    uint64_t finished; /* number of the last query finished; its answer: */
+    bool running;
+    recs_db_status status;
+    int64_t version;
+    bool versioned;
+};
+
 struct recs_service {
     struct recs_service_options opts;
+    struct version_gate gate;
     pthread_mutex_t current_lock;
     pthread_mutex_t refresh_lock;
     struct recs_catalog *current; /* holds one reference; NULL before the first load */
@@ -54,6 +75,19 @@ int recs_service_create(const struct recs_service_options *opts, struct recs_ser
         free(svc);
         return -1;
     }
+    if (pthread_mutex_init(&svc->gate.lock, NULL) != 0) {
+        pthread_mutex_destroy(&svc->refresh_lock);
+        pthread_mutex_destroy(&svc->current_lock);
+        free(svc);
+        return -1;
+    }
+    if (pthread_cond_init(&svc->gate.finished_cond, NULL) != 0) {
+        pthread_mutex_destroy(&svc->gate.lock);
+        pthread_mutex_destroy(&svc->refresh_lock);
+        pthread_mutex_destroy(&svc->current_lock);
+        free(svc);
+        return -1;
+    }
     *out = svc;
     return 0;
 }
@@ -63,6 +97,8 @@ void recs_service_destroy(struct recs_service *svc)
     if (svc == NULL)
         return;
     recs_catalog_unref(svc->current);
+    pthread_cond_destroy(&svc->gate.finished_cond);
+    pthread_mutex_destroy(&svc->gate.lock);
     pthread_mutex_destroy(&svc->refresh_lock);
     pthread_mutex_destroy(&svc->current_lock);
     free(svc);
@@ -122,6 +158,51 @@ static recs_db_status build_from_db(struct recs_service *svc, struct recs_db_con
     return RECS_DB_OK;
 }
 
+static recs_db_status query_version(struct recs_service *svc, int64_t *version, bool *versioned)
+{
+    struct recs_db_conn *conn = NULL;
+    recs_db_status status = recs_db_acquire(svc->opts.db, &conn);
+
+    if (status != RECS_DB_OK)
+        return status;
+    status = recs_db_catalog_version(conn, version, versioned);
+    recs_db_release(svc->opts.db, conn);
+    return status;
+}
+
+/* The catalog version as of some moment after this call began. */
+static recs_db_status fresh_version(struct recs_service *svc, int64_t *version, bool *versioned)
+{
+    struct version_gate *g = &svc->gate;
+    uint64_t need, mine;
+    recs_db_status status;
+
+    pthread_mutex_lock(&g->lock);
+    need = g->started + 1; /* the first query that starts after now */
+    while (g->finished < need) {
+        if (!g->running) {
+            g->running = true;
+            mine = ++g->started;
+            pthread_mutex_unlock(&g->lock);
+            status = query_version(svc, version, versioned);
+            pthread_mutex_lock(&g->lock);
+            g->status = status;
+            g->version = *version;
+            g->versioned = *versioned;
+            g->finished = mine;
+            g->running = false;
+            pthread_cond_broadcast(&g->finished_cond);
+            break;
+        }
+        pthread_cond_wait(&g->finished_cond, &g->lock);
+    }
+    status = g->status;
+    *version = g->version;
+    *versioned = g->versioned;
+    pthread_mutex_unlock(&g->lock);
+    return status;
+}
+
 /* A snapshot that reflects the database as of now (see service.h for the
  * three modes). The caller owns the returned reference. */
 static recs_db_status fresh_snapshot(struct recs_service *svc, unsigned threads,
@@ -131,23 +212,17 @@ static recs_db_status fresh_snapshot(struct recs_service *svc, unsigned threads,
     struct recs_catalog *snap = NULL;
     int64_t version = -1;
     bool versioned = false;
-    recs_db_status status = recs_db_acquire(svc->opts.db, &conn);
+    recs_db_status status;
 
-    if (status != RECS_DB_OK)
-        return status;
-    if (!svc->opts.cache)
-        return build_from_db(svc, conn, -1, NULL, threads, out);
-
-    status = recs_db_catalog_version(conn, &version, &versioned);
-    if (status != RECS_DB_OK) {
-        recs_db_release(svc->opts.db, conn);
-        return status;
-    }
-    snap = current_ref(svc);
-    if (versioned && snap != NULL && recs_catalog_version(snap) >= version) {
-        recs_db_release(svc->opts.db, conn);
-        *out = snap;
-        return RECS_DB_OK;
+    if (svc->opts.cache) {
+        status = fresh_version(svc, &version, &versioned);
+        if (status != RECS_DB_OK)
+            return status;
+        snap = current_ref(svc);
+        if (versioned && snap != NULL && recs_catalog_version(snap) >= version) {
+            *out = snap;
+            return RECS_DB_OK;
+        }
     }
     if (versioned) {
         /* Only one rebuild at a time; whoever waited may find it done. */
@@ -156,13 +231,15 @@ static recs_db_status fresh_snapshot(struct recs_service *svc, unsigned threads,
         snap = current_ref(svc);
         if (snap != NULL && recs_catalog_version(snap) >= version) {
             pthread_mutex_unlock(&svc->refresh_lock);
-            recs_db_release(svc->opts.db, conn);
             *out = snap;
             return RECS_DB_OK;
         }
     }
-    status = build_from_db(svc, conn, versioned ? version : -1, snap, threads, out);
+    status = recs_db_acquire(svc->opts.db, &conn);
     if (status == RECS_DB_OK)
+        status = build_from_db(svc, conn, versioned ? version : -1, svc->opts.cache ? snap : NULL,
+                               threads, out);
+    if (status == RECS_DB_OK && svc->opts.cache)
         publish(svc, *out);
     if (versioned)
         pthread_mutex_unlock(&svc->refresh_lock);
