@@ -43,7 +43,7 @@ static const struct setting settings[] = {
      FIELD(listen_address), 0, 0, "", "IPv4 or IPv6 address to listen on; empty = all"},
     {"port", "PORT", "--port", KIND_UINT, FIELD(port), 1, 65535, "8080", "TCP port to listen on"},
     {"http_threads", "RECS_HTTP_THREADS", "--http-threads", KIND_UINT, FIELD(http_threads), 0, 256,
-     "0", "HTTP worker threads; 0 = one per core"},
+     "0", "HTTP worker threads; 0 = two per core (handlers wait on the database)"},
     {"score_threads", "RECS_SCORE_THREADS", "--score-threads", KIND_UINT, FIELD(score_threads), 0,
      256, "0", "most threads scoring one request; 0 = one per core"},
     {"k", "RECS_K", "--k", KIND_UINT, FIELD(k), 1, RECS_MINHASH_K_MAX, "1500",
@@ -476,8 +476,10 @@ void recs_config_resolve(struct recs_config *cfg, uint32_t cores)
 {
     if (cores == 0)
         cores = 1;
+    /* Two per core: a handler spends much of its time waiting for the
+     * database, and another worker can use the core meanwhile. */
     if (cfg->http_threads == 0)
-        cfg->http_threads = cores;
+        cfg->http_threads = cores * 2;
     if (cfg->score_threads == 0)
         cfg->score_threads = cores;
     if (cfg->db_pool_size == 0)

@@ -18,7 +18,7 @@ struct recs_config {
     char database_url[1024];       /* DATABASE_URL, --database-url */
     char listen_address[64];       /* RECS_LISTEN_ADDRESS: IPv4/IPv6 literal; "" = all */
     uint32_t port;                 /* PORT, --port */
-    uint32_t http_threads;         /* RECS_HTTP_THREADS: MHD worker threads; 0 = cores */
+    uint32_t http_threads;         /* RECS_HTTP_THREADS: MHD worker threads; 0 = 2 x cores */
     uint32_t score_threads;        /* RECS_SCORE_THREADS: max OpenMP team per request; 0 = cores */
     uint32_t k;                    /* RECS_K: hash functions per signature */
     recs_kernel kernel;            /* RECS_KERNEL: auto|scalar|avx2|avx512 */

@@ -251,14 +251,14 @@ static void test_resolve(void **state)
     char err[64];
     assert_int_equal(load(&c, err, sizeof(err), 0), RECS_CONFIG_OK);
     recs_config_resolve(&c, 4);
-    assert_int_equal(c.http_threads, 4);
+    assert_int_equal(c.http_threads, 8);
     assert_int_equal(c.score_threads, 4);
-    assert_int_equal(c.db_pool_size, 5);
+    assert_int_equal(c.db_pool_size, 9);
 
     assert_int_equal(load(&c, err, sizeof(err), 0), RECS_CONFIG_OK);
     recs_config_resolve(&c, 0);
-    assert_int_equal(c.http_threads, 1);
-    assert_int_equal(c.db_pool_size, 2);
+    assert_int_equal(c.http_threads, 2);
+    assert_int_equal(c.db_pool_size, 3);
 
     assert_int_equal(
         load(&c, err, sizeof(err), 3, "--http-threads=3", "--score-threads=2", "--db-pool-size=7"),
@@ -334,8 +334,8 @@ static void test_log(void **state)
     assert_string_equal(json_string_value(json_object_get(obj, "database_url")),
                         "postgresql://app:***@db/shop");
     assert_int_equal(json_integer_value(json_object_get(obj, "port")), 8080);
-    assert_int_equal(json_integer_value(json_object_get(obj, "http_threads")), 2);
-    assert_int_equal(json_integer_value(json_object_get(obj, "db_pool_size")), 3);
+    assert_int_equal(json_integer_value(json_object_get(obj, "http_threads")), 4);
+    assert_int_equal(json_integer_value(json_object_get(obj, "db_pool_size")), 5);
     assert_string_equal(json_string_value(json_object_get(obj, "kernel")), "avx2");
     assert_true(json_is_true(json_object_get(obj, "cache")));
     assert_string_equal(json_string_value(json_object_get(obj, "listen_address")), "");
