@@ -62,7 +62,7 @@ echo "== HTTP (wrk -t1, ${seconds}s, limit=10, a different product each request)
 printf '| %-18s | %5s | %9s | %8s | %8s | %8s | %7s | %8s | %8s |\n' catalog conns "req/s" p50 p90 p99 non-2xx "idle RSS" "peak RSS"
 printf '|%s|\n' "--------------------|-------|-----------|----------|----------|----------|---------|----------|----------"
 for size in $sizes; do
-  if [[ $size != demo ]]; then scripts/gen-catalog.sh "$size"; fi
+  if [[ $size != demo ]]; then scripts/gen-catalog.sh "$size" >/dev/null; fi
   scripts/pg.sh psql "$pgdir" -At -c 'SELECT slug FROM products ORDER BY random() LIMIT 5000' >"$pgdir/slugs"
   count=$(scripts/pg.sh psql "$pgdir" -At -c 'SELECT count(*) FROM products')
   if [[ $size == demo ]]; then

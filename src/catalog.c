@@ -1,35 +1,55 @@
 /*
  * catalog.c - building, sharing and searching catalog snapshots.
  *
- * Each product lives in one 64-byte aligned block: header, packed signature
- * (aligned for the vector kernels), then its strings. Reuse between
- * snapshots compares the stored row with the new one byte for byte, so a
- * changed title or description can never be served with an old signature.
+ * Interning runs one block of 64 positions at a time: a thread signs every
+ * product for its block's positions and looks each value up in that block's
+ * 64 dictionaries, so threads never share a dictionary and need no lock, and
+ * a block's dictionaries stay small enough for the caches. Ids are handed out
+ * as 16-bit first; if some position turns out to hold 65,536 or more distinct
+ * values, the ids are built again as 32-bit.
  */
 #include "catalog.h"
 
 #include <errno.h>
-#include <omp.h>
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 
 enum { COL_ID, COL_SLUG, COL_TITLE, COL_DESCRIPTION, COL_PRICE, COL_CATEGORY, NCOLS };
 
-struct entry {
+/* What a snapshot holds; shared between snapshots of identical rows. */
+struct catalog_data {
     atomic_uint refs;
+    size_t count;
+    struct recs_product *products; /* ascending id */
+    char *strings;                 /* every product's strings, one after the other */
+    unsigned id_bytes;             /* 2 or 4; 0 when built without signatures */
+    size_t row_stride;             /* bytes per product row of ids, a multiple of 64 */
+    unsigned char *ids;            /* count rows of K ids */
+    uint32_t *slots;               /* slug hash table: product index + 1, 0 = empty */
+    size_t slot_mask;
     size_t bytes;
-    struct recs_product product;
+    size_t computed;
 };
 
 struct recs_catalog {
     atomic_uint refs;
     int64_t version;
+    bool shared;
+    struct catalog_data *data;
+};
+
+/* The distinct tokens of one product, in one allocation. */
+struct token_set {
+    struct recs_token *tokens;
     size_t count;
-    struct entry **entries; /* ascending id */
-    uint32_t *slots;        /* slug hash table: entry index + 1, 0 = empty */
-    size_t slot_mask;
-    size_t bytes, computed, reused;
+};
+
+/* One position's dictionary: value -> id, open addressing. */
+struct dict {
+    uint64_t *keys;
+    uint32_t *ids; /* id + 1; 0 marks an empty slot */
+    uint32_t cap, count;
 };
 
 static size_t round_up(size_t n, size_t to)
@@ -37,19 +57,22 @@ static size_t round_up(size_t n, size_t to)
     return (n + to - 1) / to * to;
 }
 
-static void entry_unref(struct entry *e)
+static void data_free(struct catalog_data *d)
 {
-    if (e != NULL && atomic_fetch_sub(&e->refs, 1) == 1)
-        free(e);
+    if (d == NULL)
+        return;
+    free(d->products);
+    free(d->strings);
+    free(d->ids);
+    free(d->slots);
+    free(d);
 }
 
-/* A row as text fields of the result (no copies). */
-struct row {
-    int64_t id;
-    int32_t price;
-    const char *field[NCOLS];
-    size_t len[NCOLS];
-};
+static void data_unref(struct catalog_data *d)
+{
+    if (d != NULL && atomic_fetch_sub(&d->refs, 1) == 1)
+        data_free(d);
+}
 
 static int parse_int64(const char *s, int64_t *out)
 {
@@ -64,192 +87,321 @@ static int parse_int64(const char *s, int64_t *out)
     return 0;
 }
 
-static int read_row(const PGresult *res, int i, struct row *r)
+/* Copies the rows into products and one string block. */
+static int load_rows(struct catalog_data *d, const PGresult *rows)
 {
-    int64_t price;
+    size_t total = 0, off = 0;
+    int64_t last_id = INT64_MIN;
 
-    for (int c = 0; c < NCOLS; c++) {
-        bool null = PQgetisnull(res, i, c);
-        if (null && c != COL_CATEGORY)
-            return -1;
-        r->field[c] = null ? NULL : PQgetvalue(res, i, c);
-        r->len[c] = null ? 0 : (size_t)PQgetlength(res, i, c);
+    for (size_t i = 0; i < d->count; i++) {
+        for (int c = 0; c < NCOLS; c++) {
+            if (PQgetisnull(rows, (int)i, c) && c != COL_CATEGORY)
+                return -1;
+            total += (size_t)PQgetlength(rows, (int)i, c) + 1;
+        }
     }
-    if (parse_int64(r->field[COL_ID], &r->id) != 0 ||
-        parse_int64(r->field[COL_PRICE], &price) != 0 || price < INT32_MIN || price > INT32_MAX)
+    d->products = calloc(d->count ? d->count : 1, sizeof(*d->products));
+    d->strings = malloc(total ? total : 1);
+    if (d->products == NULL || d->strings == NULL)
         return -1;
-    r->price = (int32_t)price;
+    d->bytes += d->count * sizeof(*d->products) + total;
+
+    for (size_t i = 0; i < d->count; i++) {
+        struct recs_product *p = &d->products[i];
+        const char **dst[NCOLS] = {NULL, &p->slug, &p->title, &p->description, NULL, &p->category};
+        int64_t price;
+
+        if (parse_int64(PQgetvalue(rows, (int)i, COL_ID), &p->id) != 0 || p->id <= last_id ||
+            parse_int64(PQgetvalue(rows, (int)i, COL_PRICE), &price) != 0 || price < INT32_MIN ||
+            price > INT32_MAX)
+            return -1; /* ids must ascend: rank ties and the slug index rely on it */
+        last_id = p->id;
+        p->price_cents = (int32_t)price;
+        for (int c = 0; c < NCOLS; c++) {
+            size_t len = (size_t)PQgetlength(rows, (int)i, c);
+            if (dst[c] == NULL || PQgetisnull(rows, (int)i, c))
+                continue;
+            memcpy(d->strings + off, PQgetvalue(rows, (int)i, c), len);
+            d->strings[off + len] = '\0';
+            *dst[c] = d->strings + off;
+            off += len + 1;
+        }
+    }
     return 0;
 }
 
-static bool same_text(const char *stored, const char *field, size_t len)
+static bool same_string(const char *a, const char *b)
 {
-    if (stored == NULL || field == NULL)
-        return stored == field;
-    return strlen(stored) == len && memcmp(stored, field, len) == 0;
+    if (a == NULL || b == NULL)
+        return a == b;
+    return strcmp(a, b) == 0;
 }
 
-static bool row_unchanged(const struct recs_product *p, const struct row *r)
+static bool same_rows(const struct catalog_data *a, const struct catalog_data *b)
 {
-    return p->id == r->id && p->price_cents == r->price &&
-           same_text(p->slug, r->field[COL_SLUG], r->len[COL_SLUG]) &&
-           same_text(p->title, r->field[COL_TITLE], r->len[COL_TITLE]) &&
-           same_text(p->description, r->field[COL_DESCRIPTION], r->len[COL_DESCRIPTION]) &&
-           same_text(p->category, r->field[COL_CATEGORY], r->len[COL_CATEGORY]);
+    if (a->count != b->count)
+        return false;
+    for (size_t i = 0; i < a->count; i++) {
+        const struct recs_product *p = &a->products[i], *q = &b->products[i];
+        if (p->id != q->id || p->price_cents != q->price_cents || !same_string(p->slug, q->slug) ||
+            !same_string(p->title, q->title) || !same_string(p->description, q->description) ||
+            !same_string(p->category, q->category))
+            return false;
+    }
+    return true;
 }
 
-static const char *copy_field(char **cursor, const char *src, size_t len)
+static void free_token_sets(struct token_set *sets, size_t n)
 {
-    char *dst = *cursor;
-
-    if (src == NULL)
-        return NULL;
-    memcpy(dst, src, len);
-    dst[len] = '\0';
-    *cursor += len + 1;
-    return dst;
+    for (size_t i = 0; sets != NULL && i < n; i++)
+        free(sets[i].tokens);
+    free(sets);
 }
 
-/* A new entry holding the row's strings and room for the signature. */
-static struct entry *entry_new(const struct row *r, size_t sig_bytes)
-{
-    size_t head = round_up(sizeof(struct entry), 64);
-    size_t strings = r->len[COL_SLUG] + r->len[COL_TITLE] + r->len[COL_DESCRIPTION] +
-                     r->len[COL_CATEGORY] + 4;
-    size_t bytes = round_up(head + sig_bytes + strings, 64);
-    struct entry *e = aligned_alloc(64, bytes);
-    char *cursor;
-
-    if (e == NULL)
-        return NULL;
-    atomic_init(&e->refs, 1);
-    e->bytes = bytes;
-    e->product.id = r->id;
-    e->product.price_cents = r->price;
-    e->product.has_signature = false;
-    e->product.signature = (unsigned char *)e + head;
-    cursor = (char *)e + head + sig_bytes;
-    e->product.slug = copy_field(&cursor, r->field[COL_SLUG], r->len[COL_SLUG]);
-    e->product.title = copy_field(&cursor, r->field[COL_TITLE], r->len[COL_TITLE]);
-    e->product.description =
-        copy_field(&cursor, r->field[COL_DESCRIPTION], r->len[COL_DESCRIPTION]);
-    e->product.category = copy_field(&cursor, r->field[COL_CATEGORY], r->len[COL_CATEGORY]);
-    return e;
-}
-
-static void catalog_free(struct recs_catalog *c)
-{
-    if (c == NULL)
-        return;
-    for (size_t i = 0; c->entries != NULL && i < c->count; i++)
-        entry_unref(c->entries[i]);
-    free(c->entries);
-    free(c->slots);
-    free(c);
-}
-
-/* Hashes the signatures of the entries listed in todo, in parallel. */
-static int compute_signatures(const struct recs_minhash *mh, struct entry **entries,
-                              const size_t *todo, size_t ntodo, unsigned threads)
+/* Tokenizes every product into its own token set. */
+static int tokenize_all(struct catalog_data *d, struct token_set *sets, unsigned threads)
 {
     atomic_int failed = 0;
 
-#pragma omp parallel num_threads(threads) if (ntodo >= 32)
+#pragma omp parallel num_threads(threads) if (d->count >= 64)
     {
         struct recs_scratch *scratch = recs_scratch_create();
         if (scratch == NULL)
             atomic_store(&failed, 1);
-#pragma omp for schedule(dynamic, 16)
-        for (size_t t = 0; t < ntodo; t++) {
-            struct recs_product *p = &entries[todo[t]]->product;
-            bool has = false;
+#pragma omp for schedule(dynamic, 64)
+        for (size_t i = 0; i < d->count; i++) {
+            const struct recs_product *p = &d->products[i];
+            const struct recs_token *tokens;
+            size_t n = 0, bytes = 0;
+            unsigned char *copy;
+
             if (scratch == NULL ||
-                recs_minhash_signature(mh, scratch, p->title, strlen(p->title), p->description,
-                                       strlen(p->description), (void *)p->signature,
-                                       &has) != 0) {
+                recs_tokenize(scratch, p->title, strlen(p->title), p->description,
+                              strlen(p->description), &tokens, &n) != 0) {
                 atomic_store(&failed, 1);
                 continue;
             }
-            p->has_signature = has;
+            for (size_t t = 0; t < n; t++)
+                bytes += tokens[t].len;
+            sets[i].tokens = malloc(n * sizeof(*tokens) + bytes + 1);
+            if (sets[i].tokens == NULL) {
+                atomic_store(&failed, 1);
+                continue;
+            }
+            sets[i].count = n;
+            copy = (unsigned char *)(sets[i].tokens + n);
+            for (size_t t = 0; t < n; t++) {
+                memcpy(copy, tokens[t].bytes, tokens[t].len);
+                sets[i].tokens[t].bytes = copy;
+                sets[i].tokens[t].len = tokens[t].len;
+                copy += tokens[t].len;
+            }
         }
         recs_scratch_destroy(scratch);
     }
     return atomic_load(&failed) ? -1 : 0;
 }
 
-static int build_index(struct recs_catalog *c)
+static int dict_grow(struct dict *dict)
+{
+    uint32_t cap = dict->cap ? dict->cap * 2 : 1024;
+    uint64_t *keys = malloc(cap * sizeof(*keys));
+    uint32_t *ids = calloc(cap, sizeof(*ids));
+
+    if (keys == NULL || ids == NULL || cap < dict->cap) {
+        free(keys);
+        free(ids);
+        return -1;
+    }
+    for (uint32_t i = 0; i < dict->cap; i++) {
+        if (dict->ids[i] != 0) {
+            uint32_t s = (uint32_t)((dict->keys[i] * 0x9e3779b97f4a7c15ull) >> 32) & (cap - 1);
+            while (ids[s] != 0)
+                s = (s + 1) & (cap - 1);
+            keys[s] = dict->keys[i];
+            ids[s] = dict->ids[i];
+        }
+    }
+    free(dict->keys);
+    free(dict->ids);
+    dict->keys = keys;
+    dict->ids = ids;
+    dict->cap = cap;
+    return 0;
+}
+
+/* The id of value, handing out the next one for a value not seen before.
+ * Returns UINT32_MAX when memory runs out. */
+static uint32_t dict_intern(struct dict *dict, uint64_t value)
+{
+    uint32_t s;
+
+    if ((dict->count + 1) * 2 > dict->cap && dict_grow(dict) != 0)
+        return UINT32_MAX;
+    s = (uint32_t)((value * 0x9e3779b97f4a7c15ull) >> 32) & (dict->cap - 1);
+    while (dict->ids[s] != 0) {
+        if (dict->keys[s] == value)
+            return dict->ids[s] - 1;
+        s = (s + 1) & (dict->cap - 1);
+    }
+    dict->keys[s] = value;
+    dict->ids[s] = ++dict->count;
+    return dict->count - 1;
+}
+
+enum intern_result { INTERN_OK, INTERN_NO_MEMORY, INTERN_TOO_MANY };
+
+/* Signs every product for one block of positions and interns the values. */
+static enum intern_result intern_block(struct catalog_data *d, const struct recs_minhash *mh,
+                                       const struct token_set *sets, uint32_t first,
+                                       struct dict *dicts)
+{
+    uint32_t k = recs_minhash_k(mh);
+    uint32_t count = k - first < RECS_MINHASH_BLOCK ? k - first : RECS_MINHASH_BLOCK;
+    uint32_t id_max = d->id_bytes == 2 ? UINT16_MAX : UINT32_MAX - 1;
+    uint64_t values[RECS_MINHASH_BLOCK];
+
+    for (uint32_t j = 0; j < count; j++) {
+        memset(dicts[j].ids, 0, dicts[j].cap * sizeof(*dicts[j].ids));
+        dicts[j].count = 0;
+    }
+    for (size_t i = 0; i < d->count; i++) {
+        unsigned char *row = d->ids + i * d->row_stride;
+        if (sets[i].count == 0)
+            continue;
+        recs_minhash_sign_range(mh, sets[i].tokens, sets[i].count, first, count, values);
+        for (uint32_t j = 0; j < count; j++) {
+            uint32_t id = dict_intern(&dicts[j], values[j]);
+            if (id == UINT32_MAX)
+                return INTERN_NO_MEMORY;
+            if (id > id_max)
+                return INTERN_TOO_MANY;
+            if (d->id_bytes == 2)
+                ((uint16_t *)row)[first + j] = (uint16_t)id;
+            else
+                ((uint32_t *)row)[first + j] = id;
+        }
+    }
+    return INTERN_OK;
+}
+
+static enum intern_result intern_all(struct catalog_data *d, const struct recs_minhash *mh,
+                                     const struct token_set *sets, unsigned threads)
+{
+    uint32_t k = recs_minhash_k(mh);
+    uint32_t blocks = (k + RECS_MINHASH_BLOCK - 1) / RECS_MINHASH_BLOCK;
+    atomic_int result = INTERN_OK;
+
+    d->row_stride = round_up((size_t)k * d->id_bytes, 64);
+    free(d->ids);
+    d->ids = aligned_alloc(64, d->count ? d->count * d->row_stride : 64);
+    if (d->ids == NULL)
+        return INTERN_NO_MEMORY;
+    memset(d->ids, 0, d->count ? d->count * d->row_stride : 64);
+
+#pragma omp parallel num_threads(threads) if (d->count >= 64)
+    {
+        struct dict dicts[RECS_MINHASH_BLOCK];
+        memset(dicts, 0, sizeof(dicts));
+        for (uint32_t j = 0; j < RECS_MINHASH_BLOCK; j++) {
+            if (dict_grow(&dicts[j]) != 0)
+                atomic_store(&result, INTERN_NO_MEMORY);
+        }
+#pragma omp for schedule(dynamic, 1)
+        for (uint32_t b = 0; b < blocks; b++) {
+            if (atomic_load(&result) != INTERN_OK)
+                continue;
+            enum intern_result r = intern_block(d, mh, sets, b * RECS_MINHASH_BLOCK, dicts);
+            if (r != INTERN_OK)
+                atomic_store(&result, r);
+        }
+        for (uint32_t j = 0; j < RECS_MINHASH_BLOCK; j++) {
+            free(dicts[j].keys);
+            free(dicts[j].ids);
+        }
+    }
+    return (enum intern_result)atomic_load(&result);
+}
+
+static int build_signatures(struct catalog_data *d, const struct recs_minhash *mh,
+                            unsigned threads)
+{
+    struct token_set *sets = calloc(d->count ? d->count : 1, sizeof(*sets));
+    enum intern_result r = INTERN_NO_MEMORY;
+
+    if (sets == NULL || tokenize_all(d, sets, threads) != 0)
+        goto out;
+    d->id_bytes = 2;
+    r = intern_all(d, mh, sets, threads);
+    if (r == INTERN_TOO_MANY) {
+        d->id_bytes = 4;
+        r = intern_all(d, mh, sets, threads);
+    }
+    for (size_t i = 0; r == INTERN_OK && i < d->count; i++)
+        d->products[i].has_signature = sets[i].count > 0;
+    d->computed = d->count;
+    d->bytes += d->count * d->row_stride;
+out:
+    free_token_sets(sets, d->count);
+    return r == INTERN_OK ? 0 : -1;
+}
+
+static int build_index(struct catalog_data *d)
 {
     size_t cap = 16;
 
-    while (cap < c->count * 2)
+    while (cap < d->count * 2)
         cap *= 2;
-    c->slots = calloc(cap, sizeof(*c->slots));
-    if (c->slots == NULL)
+    d->slots = calloc(cap, sizeof(*d->slots));
+    if (d->slots == NULL)
         return -1;
-    c->slot_mask = cap - 1;
-    for (size_t i = 0; i < c->count; i++) {
-        const char *slug = c->entries[i]->product.slug;
-        size_t s = recs_fnv1a64(slug, strlen(slug)) & c->slot_mask;
-        while (c->slots[s] != 0)
-            s = (s + 1) & c->slot_mask;
-        c->slots[s] = (uint32_t)(i + 1);
+    d->slot_mask = cap - 1;
+    d->bytes += cap * sizeof(*d->slots);
+    for (size_t i = 0; i < d->count; i++) {
+        const char *slug = d->products[i].slug;
+        size_t s = recs_fnv1a64(slug, strlen(slug)) & d->slot_mask;
+        while (d->slots[s] != 0)
+            s = (s + 1) & d->slot_mask;
+        d->slots[s] = (uint32_t)(i + 1);
     }
     return 0;
 }
 
 int recs_catalog_build(const struct recs_minhash *mh, const PGresult *rows, int64_t version,
-                       const struct recs_catalog *previous, unsigned threads,
+                       bool signatures, const struct recs_catalog *previous, unsigned threads,
                        struct recs_catalog **out)
 {
-    size_t n, sig_bytes = RECS_SIG_BYTES(recs_minhash_k(mh)), j = 0, ntodo = 0;
     struct recs_catalog *c = NULL;
-    size_t *todo = NULL;
-    int64_t last_id = INT64_MIN;
+    struct catalog_data *d = NULL;
 
     if (PQnfields(rows) != NCOLS || PQntuples(rows) < 0 || (size_t)PQntuples(rows) >= UINT32_MAX)
         return -1;
-    n = (size_t)PQntuples(rows);
     c = calloc(1, sizeof(*c));
-    if (c == NULL)
+    d = calloc(1, sizeof(*d));
+    if (c == NULL || d == NULL)
         goto fail;
     atomic_init(&c->refs, 1);
+    atomic_init(&d->refs, 1);
     c->version = version;
-    c->entries = calloc(n ? n : 1, sizeof(*c->entries));
-    todo = malloc((n ? n : 1) * sizeof(*todo));
-    if (c->entries == NULL || todo == NULL)
+    d->count = (size_t)PQntuples(rows);
+    if (load_rows(d, rows) != 0)
         goto fail;
-
-    for (size_t i = 0; i < n; i++, c->count++) {
-        struct row r;
-        if (read_row(rows, (int)i, &r) != 0 || r.id <= last_id)
-            goto fail; /* the merge below needs strictly ascending ids */
-        last_id = r.id;
-        while (previous != NULL && j < previous->count &&
-               previous->entries[j]->product.id < r.id)
-            j++;
-        if (previous != NULL && j < previous->count &&
-            row_unchanged(&previous->entries[j]->product, &r)) {
-            c->entries[i] = previous->entries[j];
-            atomic_fetch_add(&c->entries[i]->refs, 1);
-            c->reused++;
-        } else {
-            c->entries[i] = entry_new(&r, sig_bytes);
-            if (c->entries[i] == NULL)
-                goto fail;
-            todo[ntodo++] = i;
-        }
-        c->bytes += c->entries[i]->bytes;
+    if (previous != NULL && (previous->data->id_bytes != 0) == signatures &&
+        same_rows(previous->data, d)) {
+        data_free(d);
+        d = previous->data;
+        atomic_fetch_add(&d->refs, 1);
+        c->shared = true;
+    } else if ((signatures && build_signatures(d, mh, threads ? threads : 1) != 0) ||
+               build_index(d) != 0) {
+        goto fail;
     }
-    c->computed = ntodo;
-    if (compute_signatures(mh, c->entries, todo, ntodo, threads ? threads : 1) != 0 ||
-        build_index(c) != 0)
-        goto fail;
-    free(todo);
+    c->data = d;
     *out = c;
     return 0;
 fail:
-    free(todo);
-    catalog_free(c);
+    data_free(d);
+    free(c);
     return -1;
 }
 
@@ -260,8 +412,10 @@ void recs_catalog_ref(struct recs_catalog *catalog)
 
 void recs_catalog_unref(struct recs_catalog *catalog)
 {
-    if (catalog != NULL && atomic_fetch_sub(&catalog->refs, 1) == 1)
-        catalog_free(catalog);
+    if (catalog != NULL && atomic_fetch_sub(&catalog->refs, 1) == 1) {
+        data_unref(catalog->data);
+        free(catalog);
+    }
 }
 
 int64_t recs_catalog_version(const struct recs_catalog *catalog)
@@ -271,38 +425,57 @@ int64_t recs_catalog_version(const struct recs_catalog *catalog)
 
 size_t recs_catalog_count(const struct recs_catalog *catalog)
 {
-    return catalog->count;
+    return catalog->data->count;
+}
+
+bool recs_catalog_has_signatures(const struct recs_catalog *catalog)
+{
+    return catalog->data->id_bytes != 0;
 }
 
 size_t recs_catalog_bytes(const struct recs_catalog *catalog)
 {
-    return catalog->bytes;
+    return catalog->data->bytes;
 }
 
 size_t recs_catalog_computed(const struct recs_catalog *catalog)
 {
-    return catalog->computed;
+    return catalog->shared ? 0 : catalog->data->computed;
 }
 
-size_t recs_catalog_reused(const struct recs_catalog *catalog)
+bool recs_catalog_shared(const struct recs_catalog *catalog)
 {
-    return catalog->reused;
+    return catalog->shared;
 }
 
 const struct recs_product *recs_catalog_product(const struct recs_catalog *catalog, size_t i)
 {
-    return &catalog->entries[i]->product;
+    return &catalog->data->products[i];
 }
 
 long recs_catalog_find(const struct recs_catalog *catalog, const char *slug)
 {
-    size_t s = recs_fnv1a64(slug, strlen(slug)) & catalog->slot_mask;
+    const struct catalog_data *d = catalog->data;
+    size_t s = recs_fnv1a64(slug, strlen(slug)) & d->slot_mask;
 
-    while (catalog->slots[s] != 0) {
-        size_t i = catalog->slots[s] - 1;
-        if (strcmp(catalog->entries[i]->product.slug, slug) == 0)
+    while (d->slots[s] != 0) {
+        size_t i = d->slots[s] - 1;
+        if (strcmp(d->products[i].slug, slug) == 0)
             return (long)i;
-        s = (s + 1) & catalog->slot_mask;
+        s = (s + 1) & d->slot_mask;
     }
     return -1;
+}
+
+uint32_t recs_catalog_matches(const struct recs_catalog *catalog, const struct recs_minhash *mh,
+                              size_t a, size_t b)
+{
+    const struct catalog_data *d = catalog->data;
+    const void *ra = d->ids + a * d->row_stride, *rb = d->ids + b * d->row_stride;
+
+    if (!d->products[a].has_signature || !d->products[b].has_signature)
+        return 0;
+    if (d->id_bytes == 2)
+        return recs_minhash_matches16(mh, ra, rb);
+    return recs_minhash_matches32(mh, ra, rb);
 }

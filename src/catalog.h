@@ -1,14 +1,16 @@
 /*
- * catalog.h - an immutable in-memory snapshot of the catalog: every product
- * with its packed MinHash signature, sorted by id, with a slug index.
+ * catalog.h - an immutable in-memory snapshot of the catalog: every product,
+ * sorted by id, with a slug index and (optionally) its MinHash signature.
  *
- * A snapshot is built from the rows of one catalog query. Building it from a
- * previous snapshot reuses every product whose row is byte-for-byte the same
- * (slug, title, description, price, category), so after a small change only
- * the changed products are hashed again. Products are reference-counted and
- * shared between snapshots; snapshots are reference-counted and shared
- * between the requests that read them. Nothing in a snapshot changes after
- * it is built, so readers need no lock.
+ * Signatures are stored interned: for each position k, every distinct 64-bit
+ * value in the catalog gets a small id (16 bits when every position has fewer
+ * than 65,536 distinct values, else 32 bits). Two products agree at k exactly
+ * when their ids at k are equal, so comparing two products reads 3 KB (K =
+ * 1500) instead of 12 KB and stays exact. Ids only mean something inside one
+ * snapshot.
+ *
+ * Snapshots are reference-counted and shared by the requests reading them;
+ * nothing in one changes after it is built, so readers need no lock.
  */
 #ifndef RECS_CATALOG_H
 #define RECS_CATALOG_H
@@ -25,21 +27,23 @@ struct recs_product {
     int64_t id;
     int32_t price_cents;
     bool has_signature;   /* false when the text has no tokens: score 0 */
-    const char *slug;     /* all strings NUL-terminated, owned by the product */
+    const char *slug;     /* NUL-terminated, owned by the snapshot */
     const char *title;
     const char *description;
     const char *category; /* category slug, or NULL */
-    const unsigned char *signature; /* packed, RECS_SIG_BYTES(K) bytes */
 };
 
 struct recs_catalog; /* a snapshot */
 
-/* Builds a snapshot from a result with the columns of recs_db_load_catalog,
- * ordered by id. previous (may be NULL) lends unchanged products.
- * Signatures are computed with up to threads OpenMP threads. Returns 0, or
+/* Builds a snapshot from a result with the columns of recs_db_load_catalog
+ * (id, slug, title, description, price_cents, category slug), ordered by id.
+ * With signatures, every product is hashed and interned using up to threads
+ * OpenMP threads; without, the snapshot holds the rows only (has_signature
+ * then tells nothing: callers hash the texts themselves). When previous holds
+ * exactly the same rows, its data is shared instead of rebuilt. Returns 0, or
  * -1 when memory runs out or a row is malformed. The caller owns *out. */
 int recs_catalog_build(const struct recs_minhash *mh, const PGresult *rows, int64_t version,
-                       const struct recs_catalog *previous, unsigned threads,
+                       bool signatures, const struct recs_catalog *previous, unsigned threads,
                        struct recs_catalog **out);
 
 /* Reference counting: a new snapshot starts at one reference. */
@@ -48,15 +52,22 @@ void recs_catalog_unref(struct recs_catalog *catalog);
 
 int64_t recs_catalog_version(const struct recs_catalog *catalog);
 size_t recs_catalog_count(const struct recs_catalog *catalog);
-/* Bytes held by the products (strings and signatures). */
+bool recs_catalog_has_signatures(const struct recs_catalog *catalog);
+/* Bytes held by the snapshot's data (rows, strings, ids, index). */
 size_t recs_catalog_bytes(const struct recs_catalog *catalog);
-/* Signatures computed afresh / reused from the previous snapshot at build. */
+/* Products hashed when this snapshot was built (0 when its data was shared). */
 size_t recs_catalog_computed(const struct recs_catalog *catalog);
-size_t recs_catalog_reused(const struct recs_catalog *catalog);
+/* Whether the data was shared with the previous snapshot. */
+bool recs_catalog_shared(const struct recs_catalog *catalog);
 
 /* The product at index i (0 <= i < count, ascending id). */
 const struct recs_product *recs_catalog_product(const struct recs_catalog *catalog, size_t i);
 /* Index of the product with this slug, or -1. */
 long recs_catalog_find(const struct recs_catalog *catalog, const char *slug);
+
+/* matches between products a and b (indexes); 0 when either has no
+ * signature. Only for snapshots built with signatures. */
+uint32_t recs_catalog_matches(const struct recs_catalog *catalog, const struct recs_minhash *mh,
+                              size_t a, size_t b);
 
 #endif

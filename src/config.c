@@ -19,6 +19,7 @@ enum kind {
     KIND_UINT,     /* plain decimal digits within min..max */
     KIND_BOOL,
     KIND_KERNEL,
+    KIND_TEXT, /* printable ASCII, safe to copy into a response header */
 };
 
 struct setting {
@@ -74,6 +75,12 @@ static const struct setting settings[] = {
      FIELD(shutdown_timeout_s), 1, 3600, "10", "seconds to drain requests after SIGTERM"},
     {"access_log", "RECS_ACCESS_LOG", "--access-log", KIND_BOOL, FIELD(access_log), 0, 0, "on",
      "log one JSON line per request"},
+    {"cache_control", "RECS_CACHE_CONTROL", "--cache-control", KIND_TEXT, FIELD(cache_control), 0,
+     0, "no-cache", "Cache-Control of recommendation responses (they carry an ETag)"},
+    {"cors_origins", "RECS_CORS_ORIGINS", "--cors-origins", KIND_TEXT, FIELD(cors_origins), 0, 0,
+     "", "browser origins allowed by CORS: comma-separated, * for any, empty for none"},
+    {"demo_dir", "RECS_DEMO_DIR", "--demo-dir", KIND_TEXT, FIELD(demo_dir), 0, 0, "",
+     "folder with the storefront demo page served at /demo/; empty = off"},
 };
 
 #define NSETTINGS (sizeof(settings) / sizeof(settings[0]))
@@ -306,6 +313,7 @@ static bool parse_value(const struct setting *s, const char *text, struct recs_c
     switch (s->kind) {
     case KIND_CONNINFO:
     case KIND_ADDRESS:
+    case KIND_TEXT:
         if (len >= s->size) {
             snprintf(why, why_len, "too long (at most %zu bytes)", s->size - 1);
             return false;
@@ -313,6 +321,12 @@ static bool parse_value(const struct setting *s, const char *text, struct recs_c
         if (s->kind == KIND_CONNINFO && len == 0) {
             snprintf(why, why_len, "expected a connection string");
             return false;
+        }
+        for (size_t i = 0; s->kind == KIND_TEXT && i < len; i++) {
+            if (text[i] < 0x20 || text[i] > 0x7e) {
+                snprintf(why, why_len, "expected printable ASCII");
+                return false;
+            }
         }
         if (s->kind == KIND_ADDRESS && len > 0 && inet_pton(AF_INET, text, addr) != 1 &&
             inet_pton(AF_INET6, text, addr) != 1) {
@@ -367,6 +381,8 @@ static const char *metavar(const struct setting *s)
         return "on|off";
     case KIND_KERNEL:
         return "NAME";
+    case KIND_TEXT:
+        return "TEXT";
     }
     return "VALUE";
 }
@@ -503,6 +519,7 @@ void recs_config_log(const struct recs_config *cfg, FILE *out)
             v = json_string(url);
             break;
         case KIND_ADDRESS:
+        case KIND_TEXT:
             v = json_string(field);
             break;
         case KIND_UINT:

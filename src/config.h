@@ -33,6 +33,9 @@ struct recs_config {
     uint32_t max_inflight;         /* RECS_MAX_INFLIGHT: concurrent recommendation requests */
     uint32_t shutdown_timeout_s;   /* RECS_SHUTDOWN_TIMEOUT: drain limit on SIGTERM */
     bool access_log;               /* RECS_ACCESS_LOG: on|off */
+    char cache_control[128];       /* RECS_CACHE_CONTROL: for recommendation responses */
+    char cors_origins[1024];       /* RECS_CORS_ORIGINS: "" off, "*", or a comma list */
+    char demo_dir[512];            /* RECS_DEMO_DIR: storefront demo files; "" = off */
 };
 
 /* Status of recs_config_load. */

@@ -10,12 +10,13 @@
 #include "http.h"
 
 #include <arpa/inet.h>
-#include <stdarg.h>
 #include <netinet/in.h>
+#include <stdarg.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/random.h>
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
@@ -28,12 +29,21 @@
 #include "route.h"
 
 #define MEMORY_PER_CONNECTION (64u * 1024u)
+#define DEMO_FILE_MAX (1u << 20)
+
+/* The storefront demo, read once at start and served from memory. */
+struct demo_file {
+    const char *name, *content_type;
+    char *data;
+    size_t len;
+};
 
 struct recs_http {
     struct recs_http_options opts;
     struct MHD_Daemon *daemon;
     MHD_socket listen_fd; /* after quiesce, ours to close once the daemon stops */
     atomic_uint inflight;
+    struct demo_file demo[3];
 };
 
 /* Per-request state, from the first call of the access handler to the
@@ -45,6 +55,7 @@ struct request {
     size_t bytes;
     char method[16];
     char path[512];
+    char request_id[RECS_REQUEST_ID_MAX + 1];
 };
 
 static double now_seconds(void)
@@ -52,6 +63,27 @@ static double now_seconds(void)
     struct timespec t;
     clock_gettime(CLOCK_MONOTONIC, &t);
     return (double)t.tv_sec + (double)t.tv_nsec * 1e-9;
+}
+
+/* 16 hex digits from a per-thread generator seeded by the kernel: unique
+ * enough to find a request in the logs, with no lock and no syscall. */
+static void new_request_id(char *out, size_t len)
+{
+    static _Thread_local uint64_t state;
+    uint64_t x;
+
+    if (state == 0 && getrandom(&state, sizeof(state), GRND_NONBLOCK) != sizeof(state))
+        state = (uint64_t)(uintptr_t)&x ^ (uint64_t)time(NULL);
+    state ^= state >> 12;
+    state ^= state << 25;
+    state ^= state >> 27;
+    x = state * 0x2545f4914f6cdd1dull;
+    snprintf(out, len, "%016llx", (unsigned long long)x);
+}
+
+static const char *header(struct MHD_Connection *c, const char *name)
+{
+    return MHD_lookup_connection_value(c, MHD_HEADER_KIND, name);
 }
 
 static void log_mhd(void *cls, const char *fmt, va_list ap)
@@ -91,29 +123,90 @@ static enum MHD_Result collect_limit(void *cls, enum MHD_ValueKind kind, const c
     return MHD_YES;
 }
 
+/* Adds the CORS headers when the request's Origin is allowed. */
+static void add_cors(struct recs_http *http, struct MHD_Connection *c, struct MHD_Response *resp)
+{
+    const char *origin = header(c, "Origin");
+
+    if (!recs_route_origin_allowed(http->opts.cors_origins, origin))
+        return;
+    MHD_add_response_header(resp, "Access-Control-Allow-Origin", origin);
+    MHD_add_response_header(resp, "Vary", "Origin");
+    MHD_add_response_header(resp, "Access-Control-Expose-Headers", "ETag, X-Request-Id, Retry-After");
+}
+
 /* Queues reply and frees its body (MHD owns it from here). */
-static enum MHD_Result send_reply(struct MHD_Connection *c, struct request *req,
-                                  struct recs_reply *reply, bool allow_header)
+static enum MHD_Result send_reply(struct recs_http *http, struct MHD_Connection *c,
+                                  struct request *req, struct recs_reply *reply,
+                                  bool allow_header)
 {
     struct MHD_Response *resp =
         MHD_create_response_from_buffer(reply->len, reply->body, MHD_RESPMEM_MUST_FREE);
+    bool cacheable = req->route == RECS_ROUTE_RECOMMENDATIONS &&
+                     (reply->status == 200 || reply->status == 304);
     enum MHD_Result ret;
 
     if (resp == NULL) {
         free(reply->body);
         return MHD_NO;
     }
-    MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, reply->content_type);
-    MHD_add_response_header(resp, MHD_HTTP_HEADER_CACHE_CONTROL, "no-store");
+    if (reply->body != NULL)
+        MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, reply->content_type);
+    MHD_add_response_header(resp, MHD_HTTP_HEADER_CACHE_CONTROL,
+                            cacheable ? http->opts.cache_control : "no-store");
+    if (reply->etag[0] != '\0')
+        MHD_add_response_header(resp, MHD_HTTP_HEADER_ETAG, reply->etag);
     if (reply->retry_after)
         MHD_add_response_header(resp, MHD_HTTP_HEADER_RETRY_AFTER, "1");
     if (allow_header)
         MHD_add_response_header(resp, MHD_HTTP_HEADER_ALLOW, "GET, HEAD");
+    MHD_add_response_header(resp, "X-Request-Id", req->request_id);
+    add_cors(http, c, resp);
     req->status = reply->status;
     req->bytes = reply->len;
     ret = MHD_queue_response(c, reply->status, resp);
     MHD_destroy_response(resp);
     return ret;
+}
+
+/* A CORS preflight (OPTIONS with an allowed Origin) on a known path: 204. */
+static enum MHD_Result send_preflight(struct recs_http *http, struct MHD_Connection *c,
+                                      struct request *req)
+{
+    struct MHD_Response *resp = MHD_create_response_from_buffer(0, NULL, MHD_RESPMEM_PERSISTENT);
+    enum MHD_Result ret;
+
+    if (resp == NULL)
+        return MHD_NO;
+    add_cors(http, c, resp);
+    MHD_add_response_header(resp, "Access-Control-Allow-Methods", "GET, HEAD");
+    MHD_add_response_header(resp, "Access-Control-Allow-Headers", "If-None-Match, X-Request-Id");
+    MHD_add_response_header(resp, "Access-Control-Max-Age", "600");
+    MHD_add_response_header(resp, "X-Request-Id", req->request_id);
+    req->status = 204;
+    ret = MHD_queue_response(c, 204, resp);
+    MHD_destroy_response(resp);
+    return ret;
+}
+
+/* A demo file from memory (the copy is MHD's to free). */
+static int demo_reply(struct recs_http *http, const char *name, struct recs_reply *reply)
+{
+    for (size_t i = 0; i < sizeof(http->demo) / sizeof(http->demo[0]); i++) {
+        const struct demo_file *f = &http->demo[i];
+        if (f->data == NULL || strcmp(f->name, name) != 0)
+            continue;
+        memset(reply, 0, sizeof(*reply));
+        reply->status = 200;
+        reply->content_type = f->content_type;
+        reply->body = malloc(f->len ? f->len : 1);
+        if (reply->body == NULL)
+            return -1;
+        memcpy(reply->body, f->data, f->len);
+        reply->len = f->len;
+        return 0;
+    }
+    return recs_service_error(404, "not found", reply);
 }
 
 static int route_error_reply(recs_route_status status, struct recs_reply *reply)
@@ -124,12 +217,15 @@ static int route_error_reply(recs_route_status status, struct recs_reply *reply)
     return recs_service_error(code, recs_route_error_message(status), reply);
 }
 
-static int dispatch(struct recs_http *http, const struct recs_request_target *target,
-                    struct recs_reply *reply)
+static int dispatch(struct recs_http *http, struct MHD_Connection *c,
+                    const struct recs_request_target *target, struct recs_reply *reply)
 {
     switch (target->route) {
     case RECS_ROUTE_RECOMMENDATIONS:
-        return recs_service_recommend(http->opts.service, target->slug, target->limit, reply);
+        return recs_service_recommend(http->opts.service, target->slug, target->limit,
+                                      header(c, "If-None-Match"), reply);
+    case RECS_ROUTE_DEMO:
+        return demo_reply(http, target->file, reply);
     case RECS_ROUTE_HEALTHZ:
         memset(reply, 0, sizeof(*reply));
         reply->status = 200;
@@ -168,6 +264,13 @@ static enum MHD_Result handle_request(void *cls, struct MHD_Connection *c, const
         req->route = RECS_ROUTE_OTHER;
         snprintf(req->method, sizeof(req->method), "%s", method);
         snprintf(req->path, sizeof(req->path), "%s", url);
+        {
+            const char *id = header(c, "X-Request-Id");
+            if (id != NULL && recs_route_request_id_valid(id))
+                snprintf(req->request_id, sizeof(req->request_id), "%s", id);
+            else
+                new_request_id(req->request_id, sizeof(req->request_id));
+        }
         atomic_fetch_add(&http->inflight, 1);
         *con_cls = req;
         return MHD_YES;
@@ -178,7 +281,7 @@ static enum MHD_Result handle_request(void *cls, struct MHD_Connection *c, const
         if (req->status != 0)
             return MHD_YES;
         rc = recs_service_error(413, "request body not allowed", &reply);
-        return rc == 0 ? send_reply(c, req, &reply, false) : MHD_NO;
+        return rc == 0 ? send_reply(http, c, req, &reply, false) : MHD_NO;
     }
     if (req->status != 0)
         return MHD_YES; /* already answered (body refused) */
@@ -186,13 +289,16 @@ static enum MHD_Result handle_request(void *cls, struct MHD_Connection *c, const
     MHD_get_connection_values(c, MHD_GET_ARGUMENT_KIND, collect_limit, &limits);
     status = recs_route_request(method, url, limits.values, limits.count, &target);
     req->route = target.route;
+    if (status == RECS_ROUTE_BAD_METHOD && strcmp(method, "OPTIONS") == 0 &&
+        recs_route_origin_allowed(http->opts.cors_origins, header(c, "Origin")))
+        return send_preflight(http, c, req);
     if (status != RECS_ROUTE_OK)
         rc = route_error_reply(status, &reply);
     else
-        rc = dispatch(http, &target, &reply);
+        rc = dispatch(http, c, &target, &reply);
     if (rc != 0)
         return MHD_NO; /* out of memory: closing the connection is all we can do */
-    return send_reply(c, req, &reply, status == RECS_ROUTE_BAD_METHOD);
+    return send_reply(http, c, req, &reply, status == RECS_ROUTE_BAD_METHOD);
 }
 
 static void request_completed(void *cls, struct MHD_Connection *c, void **con_cls,
@@ -216,6 +322,7 @@ static void request_completed(void *cls, struct MHD_Connection *c, void **con_cl
             .status = req->status,
             .duration_s = elapsed,
             .bytes = req->bytes,
+            .request_id = req->request_id,
         };
         recs_log_access(&entry);
     }
@@ -246,6 +353,50 @@ static int listen_address(const struct recs_http_options *opts, struct sockaddr_
     return -1;
 }
 
+static void free_demo(struct recs_http *http)
+{
+    for (size_t i = 0; i < sizeof(http->demo) / sizeof(http->demo[0]); i++)
+        free(http->demo[i].data);
+}
+
+/* Reads the demo files into memory; a missing or oversized file fails the
+ * start, so a misconfigured demo is noticed at once. */
+static int load_demo(struct recs_http *http, const char *dir)
+{
+    static const struct {
+        const char *name, *type;
+    } files[] = {{"index.html", "text/html; charset=utf-8"},
+                 {"app.js", "text/javascript; charset=utf-8"},
+                 {"style.css", "text/css; charset=utf-8"}};
+
+    for (size_t i = 0; dir[0] != '\0' && i < sizeof(files) / sizeof(files[0]); i++) {
+        struct demo_file *f = &http->demo[i];
+        char path[600];
+        FILE *in;
+
+        snprintf(path, sizeof(path), "%s/%s", dir, files[i].name);
+        f->name = files[i].name;
+        f->content_type = files[i].type;
+        f->data = malloc(DEMO_FILE_MAX);
+        in = fopen(path, "rb");
+        if (f->data == NULL || in == NULL) {
+            recs_log_error("http_start", "cannot read the demo file %s", path);
+            if (in != NULL)
+                fclose(in);
+            return -1;
+        }
+        f->len = fread(f->data, 1, DEMO_FILE_MAX, in);
+        if (!feof(in)) {
+            recs_log_error("http_start", "demo file %s is larger than %u bytes", path,
+                           DEMO_FILE_MAX);
+            fclose(in);
+            return -1;
+        }
+        fclose(in);
+    }
+    return 0;
+}
+
 int recs_http_start(const struct recs_http_options *opts, struct recs_http **out)
 {
     struct recs_http *http = calloc(1, sizeof(*http));
@@ -259,6 +410,11 @@ int recs_http_start(const struct recs_http_options *opts, struct recs_http **out
     http->listen_fd = MHD_INVALID_SOCKET;
     if (listen_address(opts, &addr) != 0) {
         recs_log_error("http_start", "invalid listen address");
+        free(http);
+        return -1;
+    }
+    if (load_demo(http, opts->demo_dir) != 0) {
+        free_demo(http);
         free(http);
         return -1;
     }
@@ -276,6 +432,7 @@ int recs_http_start(const struct recs_http_options *opts, struct recs_http **out
         1, MHD_OPTION_SIGPIPE_HANDLED_BY_APP, 1, MHD_OPTION_END);
     if (http->daemon == NULL) {
         recs_log_error("http_start", "cannot listen on port %u", (unsigned)opts->port);
+        free_demo(http);
         free(http);
         return -1;
     }
@@ -307,5 +464,6 @@ void recs_http_stop(struct recs_http *http)
     MHD_stop_daemon(http->daemon);
     if (http->listen_fd != MHD_INVALID_SOCKET)
         close(http->listen_fd);
+    free_demo(http);
     free(http);
 }

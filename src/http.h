@@ -19,12 +19,16 @@ struct recs_http_options {
     unsigned per_ip_connections; /* 0 = unlimited */
     unsigned connection_timeout_s;
     bool access_log;
+    const char *cache_control;   /* for recommendation responses */
+    const char *cors_origins;    /* "" = no CORS */
+    const char *demo_dir;        /* "" = no /demo/ */
     struct recs_service *service; /* borrowed */
 };
 
 struct recs_http;
 
-/* Starts listening and serving. Returns 0, or -1 (the reason is logged). */
+/* Starts listening and serving (after loading the demo files, if any).
+ * Returns 0, or -1 (the reason is logged). */
 int recs_http_start(const struct recs_http_options *opts, struct recs_http **out);
 /* The port actually bound (useful with port 0). */
 uint16_t recs_http_port(const struct recs_http *http);

@@ -155,6 +155,9 @@ int main(int argc, char **argv)
         .per_ip_connections = cfg.per_ip_connections,
         .connection_timeout_s = cfg.connection_timeout_s,
         .access_log = cfg.access_log,
+        .cache_control = cfg.cache_control,
+        .cors_origins = cfg.cors_origins,
+        .demo_dir = cfg.demo_dir,
         .service = svc,
     };
     if (recs_http_start(&http_opts, &http) != 0)

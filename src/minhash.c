@@ -1,6 +1,6 @@
 /*
  * minhash.c - SCORING.md in code: the tokenizer, FNV-1a, the seeded hash
- * functions h_k, packing of signatures into planes, and the choice of kernel
+ * functions h_k, signatures and their comparison, and the choice of kernel
  * (minhash_kernels.c) for the CPU at hand.
  */
 #include <stdlib.h>
@@ -13,7 +13,9 @@ struct recs_minhash {
     uint32_t k;
     recs_kernel kernel;
     recs_sign_fn sign;
-    recs_match_fn match;
+    recs_match64_fn match64;
+    recs_match32_fn match32;
+    recs_match16_fn match16;
     uint64_t *prefix; /* K rounded up to KERNEL_LANE_PAD states after LE32(k), 64-byte aligned */
 };
 
@@ -25,8 +27,6 @@ struct recs_scratch {
     size_t tokens_cap;
     uint32_t *set; /* dedupe table: index + 1 into tokens, 0 = empty */
     size_t set_cap;
-    uint64_t *sig;
-    size_t sig_cap;
 };
 
 const char *recs_kernel_name(recs_kernel kernel)
@@ -137,14 +137,20 @@ int recs_minhash_create(uint32_t k, recs_kernel kernel, struct recs_minhash **ou
     mh->k = k;
     mh->kernel = kernel;
     mh->sign = recs_sign_scalar;
-    mh->match = recs_match_scalar;
+    mh->match64 = recs_match64_scalar;
+    mh->match32 = recs_match32_scalar;
+    mh->match16 = recs_match16_scalar;
 #if defined(__x86_64__)
     if (kernel == RECS_KERNEL_AVX2) {
         mh->sign = recs_sign_avx2;
-        mh->match = recs_match_avx2;
+        mh->match64 = recs_match64_avx2;
+        mh->match32 = recs_match32_avx2;
+        mh->match16 = recs_match16_avx2;
     } else if (kernel == RECS_KERNEL_AVX512) {
         mh->sign = recs_sign_avx512;
-        mh->match = recs_match_avx512;
+        mh->match64 = recs_match64_avx512;
+        mh->match32 = recs_match32_avx512;
+        mh->match16 = recs_match16_avx512;
     }
 #endif
     *out = mh;
@@ -181,7 +187,6 @@ void recs_scratch_destroy(struct recs_scratch *s)
     free(s->text);
     free(s->tokens);
     free(s->set);
-    free(s->sig);
     free(s);
 }
 
@@ -319,58 +324,44 @@ void recs_minhash_sign_tokens(const struct recs_minhash *mh, const struct recs_t
     mh->sign(mh->prefix, mh->k, tokens, ntokens, sig);
 }
 
+/* The kernels start at prefix + first: first % KERNEL_LANE_PAD == 0 keeps a
+ * block's reads inside the padded prefix array (see minhash_kernels.h). A range
+ * outside the contract is refused here rather than read out of bounds; sig is
+ * then left untouched. */
+void recs_minhash_sign_range(const struct recs_minhash *mh, const struct recs_token *tokens,
+                             size_t ntokens, uint32_t first, uint32_t count, uint64_t *sig)
+{
+    if (first % RECS_MINHASH_BLOCK != 0 || first > mh->k || count > mh->k - first)
+        return;
+    mh->sign(mh->prefix + first, count, tokens, ntokens, sig);
+}
+
 int recs_minhash_signature(const struct recs_minhash *mh, struct recs_scratch *scratch,
                            const char *title, size_t title_len, const char *description,
-                           size_t description_len, void *packed_out, bool *has_tokens)
+                           size_t description_len, uint64_t *sig, bool *has_tokens)
 {
     const struct recs_token *tokens;
     size_t n;
-    if (mh == NULL || packed_out == NULL || has_tokens == NULL ||
+    if (mh == NULL || sig == NULL || has_tokens == NULL ||
         recs_tokenize(scratch, title, title_len, description, description_len, &tokens, &n) != 0)
         return -1;
-    if (n == 0) {
-        memset(packed_out, 0, RECS_SIG_BYTES(mh->k));
-        *has_tokens = false;
-        return 0;
-    }
-    uint64_t *sig = grow(scratch->sig, &scratch->sig_cap, mh->k, sizeof(*sig));
-    if (sig == NULL)
-        return -1;
-    scratch->sig = sig;
-    mh->sign(mh->prefix, mh->k, tokens, n, sig);
-    recs_sig_pack(sig, mh->k, packed_out);
-    *has_tokens = true;
+    *has_tokens = n > 0;
+    if (n > 0)
+        mh->sign(mh->prefix, mh->k, tokens, n, sig);
     return 0;
 }
 
-/* memcpy so that the planes need no particular alignment of packed_out. */
-void recs_sig_pack(const uint64_t *sig, uint32_t k, void *packed_out)
+uint32_t recs_minhash_matches(const struct recs_minhash *mh, const uint64_t *a, const uint64_t *b)
 {
-    unsigned char *lo = packed_out, *mid = lo + (size_t)k * 2, *hi = lo + (size_t)k * 4;
-    for (uint32_t i = 0; i < k; i++) {
-        const uint16_t l = (uint16_t)sig[i], m = (uint16_t)(sig[i] >> 16);
-        const uint32_t h = (uint32_t)(sig[i] >> 32);
-        memcpy(lo + 2 * (size_t)i, &l, sizeof(l));
-        memcpy(mid + 2 * (size_t)i, &m, sizeof(m));
-        memcpy(hi + 4 * (size_t)i, &h, sizeof(h));
-    }
+    return mh->match64(a, b, mh->k);
 }
 
-uint64_t recs_sig_value(const void *packed, uint32_t k, uint32_t i)
+uint32_t recs_minhash_matches16(const struct recs_minhash *mh, const uint16_t *a, const uint16_t *b)
 {
-    const unsigned char *lo = packed, *mid = lo + (size_t)k * 2, *hi = lo + (size_t)k * 4;
-    uint16_t l, m;
-    uint32_t h;
-    if (i >= k)
-        return 0;
-    memcpy(&l, lo + 2 * (size_t)i, sizeof(l));
-    memcpy(&m, mid + 2 * (size_t)i, sizeof(m));
-    memcpy(&h, hi + 4 * (size_t)i, sizeof(h));
-    return (uint64_t)h << 32 | (uint64_t)m << 16 | l;
+    return mh->match16(a, b, mh->k);
 }
 
-uint32_t recs_minhash_matches(const struct recs_minhash *mh, const void *packed_a,
-                              const void *packed_b)
+uint32_t recs_minhash_matches32(const struct recs_minhash *mh, const uint32_t *a, const uint32_t *b)
 {
-    return mh->match(packed_a, packed_b, mh->k);
+    return mh->match32(a, b, mh->k);
 }

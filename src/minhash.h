@@ -4,13 +4,10 @@
  * global mutable state: safe to call from any number of threads at once as long
  * as each thread passes its own scratch.
  *
- * Signatures are stored "packed" for fast comparison: a packed signature of K
- * values is three planes laid out one after the other, lo16[K] (bits 0-15),
- * mid16[K] (bits 16-31) and hi32[K] (bits 32-63), RECS_SIG_BYTES(K) bytes in
- * all. Comparing two signatures reads the lo16 plane only and looks at the
- * other planes where the low bits agree, so a scan over many candidates moves a
- * quarter of the bytes a plain uint64_t[K] array would, and still counts exact
- * 64-bit equality.
+ * A signature is uint64_t[K]. For a catalog held in memory, the catalog module
+ * replaces each value by a small id per position (equal ids exactly when equal
+ * values), so comparisons there count equal uint16_t or uint32_t ids instead:
+ * a quarter or half of the bytes to scan, and still exact.
  */
 #ifndef RECS_MINHASH_H
 #define RECS_MINHASH_H
@@ -21,9 +18,6 @@
 
 #define RECS_MINHASH_K_DEFAULT 1500u
 #define RECS_MINHASH_K_MAX 8192u
-
-/* Bytes of one packed signature of k values (the three planes). */
-#define RECS_SIG_BYTES(k) ((size_t)(k) * 8u)
 
 /* The instruction-set paths of the hashing and comparison kernels. */
 typedef enum {
@@ -84,26 +78,35 @@ int recs_tokenize(struct recs_scratch *scratch, const char *title, size_t title_
                   const char *description, size_t description_len,
                   const struct recs_token **tokens, size_t *count);
 
-/* Computes the packed signature of title || " " || description into
- * packed_out (RECS_SIG_BYTES(K) bytes) and sets *has_tokens; a text without
- * tokens has no signature (packed_out is then zero-filled and must not be
- * compared). Returns 0, or -1 as recs_tokenize. */
+/* Computes the signature of title || " " || description into sig (K values)
+ * and sets *has_tokens; a text without tokens has no signature (sig is then
+ * left as it was and must not be compared). Returns 0, or -1 as
+ * recs_tokenize. */
 int recs_minhash_signature(const struct recs_minhash *mh, struct recs_scratch *scratch,
                            const char *title, size_t title_len, const char *description,
-                           size_t description_len, void *packed_out, bool *has_tokens);
+                           size_t description_len, uint64_t *sig, bool *has_tokens);
 
-/* The unpacked form: sig[k] for k = 0..K-1 over an already tokenized set.
- * ntokens must be > 0. Used by tests and the kernel benchmark. */
+/* sig[k] for k = 0..K-1 over an already tokenized set; ntokens must be > 0. */
 void recs_minhash_sign_tokens(const struct recs_minhash *mh, const struct recs_token *tokens,
                               size_t ntokens, uint64_t *sig);
 
-/* Packs sig[0..k-1] into the three planes at packed_out. */
-void recs_sig_pack(const uint64_t *sig, uint32_t k, void *packed_out);
-/* Reads value i back out of a packed signature. */
-uint64_t recs_sig_value(const void *packed, uint32_t k, uint32_t i);
+/* The block size of recs_minhash_sign_range. */
+#define RECS_MINHASH_BLOCK 64u
 
-/* matches = #{ i : a[i] == b[i] } over two packed signatures of K values. */
-uint32_t recs_minhash_matches(const struct recs_minhash *mh, const void *packed_a,
-                              const void *packed_b);
+/* sig[i] = value at position first + i, for i = 0..count-1, over an already
+ * tokenized set (ntokens > 0). first must be a multiple of RECS_MINHASH_BLOCK
+ * and first + count <= K. Lets a caller build signatures one block of
+ * positions at a time. */
+void recs_minhash_sign_range(const struct recs_minhash *mh, const struct recs_token *tokens,
+                             size_t ntokens, uint32_t first, uint32_t count, uint64_t *sig);
+
+/* matches = #{ i < K : a[i] == b[i] } for two signatures. */
+uint32_t recs_minhash_matches(const struct recs_minhash *mh, const uint64_t *a,
+                              const uint64_t *b);
+/* The same over per-position ids of 16 or 32 bits (K of them each). */
+uint32_t recs_minhash_matches16(const struct recs_minhash *mh, const uint16_t *a,
+                                const uint16_t *b);
+uint32_t recs_minhash_matches32(const struct recs_minhash *mh, const uint32_t *a,
+                                const uint32_t *b);
 
 #endif

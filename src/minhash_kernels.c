@@ -1,7 +1,8 @@
 /*
  * minhash_kernels.c - the hot loops of the MinHash scoring, once per
  * instruction set: signing (K seeded FNV-1a hashes of every token, keeping the
- * minimum per hash function) and comparing two packed signatures.
+ * minimum per hash function) and counting equal elements of two arrays of
+ * 16-, 32- or 64-bit values (interned ids or raw signature values).
  *
  * The wide kernels are compiled for their ISA with target attributes, not
  * -march, so one binary runs on any x86-64 and minhash.c picks at run time.
@@ -10,34 +11,18 @@
  * minima stay in registers across all tokens; each lane starts a token from its
  * precomputed state after the LE32(k) prefix. Several independent vectors per
  * block hide the multiply latency of the serial FNV chain.
+ *
+ * Comparing streams two arrays once: compare a vector, add its equal lanes to
+ * a vector of per-lane counters (several independent ones, so that loads are
+ * the only limit), and sum the counters once at the end. Tails take masked
+ * loads (AVX-512) or one overlapping vector whose already-counted lanes are
+ * dropped (AVX2), so nothing is read outside [0, k).
  */
-#include <stdbool.h>
 #include <string.h>
 
 #include "minhash_kernels.h"
 
 #define ALWAYS_INLINE inline __attribute__((always_inline))
-
-static ALWAYS_INLINE uint16_t load16(const unsigned char *p)
-{
-    uint16_t v;
-    memcpy(&v, p, sizeof(v));
-    return v;
-}
-
-static ALWAYS_INLINE uint32_t load32(const unsigned char *p)
-{
-    uint32_t v;
-    memcpy(&v, p, sizeof(v));
-    return v;
-}
-
-static ALWAYS_INLINE uint64_t load64(const unsigned char *p)
-{
-    uint64_t v;
-    memcpy(&v, p, sizeof(v));
-    return v;
-}
 
 /* ---- scalar: the reference every other path must agree with ---- */
 
@@ -64,35 +49,29 @@ void recs_sign_scalar(const uint64_t *prefix, uint32_t k, const struct recs_toke
     }
 }
 
-/* Exact count over lanes [from, to): all three planes agree. */
-static uint32_t match_lanes(const unsigned char *a, const unsigned char *b, uint32_t k,
-                            uint32_t from, uint32_t to)
+/* Plain loops: the compiler may vectorize them for the baseline ISA. */
+uint32_t recs_match64_scalar(const uint64_t *a, const uint64_t *b, uint32_t k)
 {
-    const size_t mid = (size_t)k * 2, hi = (size_t)k * 4;
     uint32_t n = 0;
-    for (uint32_t i = from; i < to; i++)
-        n += load16(a + 2 * i) == load16(b + 2 * i) &&
-             load16(a + mid + 2 * i) == load16(b + mid + 2 * i) &&
-             load32(a + hi + 4 * i) == load32(b + hi + 4 * i);
+    for (uint32_t i = 0; i < k; i++)
+        n += a[i] == b[i];
     return n;
 }
 
-uint32_t recs_match_scalar(const void *pa, const void *pb, uint32_t k)
+uint32_t recs_match32_scalar(const uint32_t *a, const uint32_t *b, uint32_t k)
 {
-    const unsigned char *a = pa, *b = pb;
-    const uint64_t ones = 0x0001000100010001ull, highs = 0x8000800080008000ull;
-    uint32_t n = 0, i = 0;
-    for (; i + 16 <= k; i += 16) {
-        /* Any zero 16-bit lane in a ^ b, four lanes per word; exact for "any". */
-        uint64_t any = 0;
-        for (uint32_t w = 0; w < 4; w++) {
-            const uint64_t x = load64(a + 2 * i + 8 * w) ^ load64(b + 2 * i + 8 * w);
-            any |= (x - ones) & ~x & highs;
-        }
-        if (any)
-            n += match_lanes(a, b, k, i, i + 16);
-    }
-    return n + match_lanes(a, b, k, i, k);
+    uint32_t n = 0;
+    for (uint32_t i = 0; i < k; i++)
+        n += a[i] == b[i];
+    return n;
+}
+
+uint32_t recs_match16_scalar(const uint16_t *a, const uint16_t *b, uint32_t k)
+{
+    uint32_t n = 0;
+    for (uint32_t i = 0; i < k; i++)
+        n += a[i] == b[i];
+    return n;
 }
 
 #if defined(__x86_64__)
@@ -163,43 +142,100 @@ T_AVX2 void recs_sign_avx2(const uint64_t *prefix, uint32_t k, const struct recs
         sign_block256(prefix + i, tokens, ntokens, sig + i, rem, 1);
 }
 
-/* One bit pair per lane for lanes [i, i+32) of a 32-bit plane, in lane order. */
-static ALWAYS_INLINE T_AVX2 uint64_t eq32_mask256(const uint32_t *a, const uint32_t *b)
+static ALWAYS_INLINE T_AVX2 uint32_t hsum256_epi32(__m256i v)
 {
-    __m256i c[4];
-    for (int v = 0; v < 4; v++)
-        c[v] = _mm256_cmpeq_epi32(_mm256_loadu_si256((const __m256i *)(a + 8 * v)),
-                                  _mm256_loadu_si256((const __m256i *)(b + 8 * v)));
-    /* packs interleaves the 128-bit halves; the permute puts lanes back in order. */
-    const __m256i p01 = _mm256_permute4x64_epi64(_mm256_packs_epi32(c[0], c[1]), 0xd8);
-    const __m256i p23 = _mm256_permute4x64_epi64(_mm256_packs_epi32(c[2], c[3]), 0xd8);
-    return (uint32_t)_mm256_movemask_epi8(p01) | (uint64_t)(uint32_t)_mm256_movemask_epi8(p23)
-                                                     << 32;
+    __m128i s = _mm_add_epi32(_mm256_castsi256_si128(v), _mm256_extracti128_si256(v, 1));
+    s = _mm_add_epi32(s, _mm_shuffle_epi32(s, 0x4e));
+    s = _mm_add_epi32(s, _mm_shuffle_epi32(s, 0xb1));
+    return (uint32_t)_mm_cvtsi128_si32(s);
 }
 
-static ALWAYS_INLINE T_AVX2 uint64_t eq16_mask256(const uint16_t *a, const uint16_t *b)
-{
-    const __m256i c0 = _mm256_cmpeq_epi16(_mm256_loadu_si256((const __m256i *)a),
-                                          _mm256_loadu_si256((const __m256i *)b));
-    const __m256i c1 = _mm256_cmpeq_epi16(_mm256_loadu_si256((const __m256i *)(a + 16)),
-                                          _mm256_loadu_si256((const __m256i *)(b + 16)));
-    return (uint32_t)_mm256_movemask_epi8(c0) | (uint64_t)(uint32_t)_mm256_movemask_epi8(c1) << 32;
-}
+/* Counters are per lane: a compare is -1 where equal, so subtracting it counts.
+ * A lane of one counter sees at most one hit per vector of k, so 16-bit lanes
+ * hold up to K_MAX / 16 without overflow. */
+_Static_assert(RECS_MINHASH_K_MAX / 16 < INT16_MAX, "16-bit per-lane counters overflow");
 
-T_AVX2 uint32_t recs_match_avx2(const void *pa, const void *pb, uint32_t k)
+T_AVX2 uint32_t recs_match16_avx2(const uint16_t *a, const uint16_t *b, uint32_t k)
 {
-    const uint16_t *alo = pa, *blo = pb, *amid = alo + k, *bmid = blo + k;
-    const uint32_t *ahi = (const uint32_t *)(amid + k), *bhi = (const uint32_t *)(bmid + k);
-    uint32_t n = 0, i = 0;
-    for (; i + 32 <= k; i += 32) {
-        uint64_t eq = eq16_mask256(alo + i, blo + i);
-        if (eq) {
-            eq &= eq16_mask256(amid + i, bmid + i);
-            eq &= eq32_mask256(ahi + i, bhi + i);
-            n += (uint32_t)__builtin_popcountll(eq) / 2;
-        }
+    if (k < 16)
+        return recs_match16_scalar(a, b, k);
+    __m256i c0 = _mm256_setzero_si256(), c1 = c0, c2 = c0, c3 = c0;
+    size_t i = 0;
+#define EQ16(j)                                                                                    \
+    _mm256_cmpeq_epi16(_mm256_loadu_si256((const __m256i *)(a + (j))),                             \
+                       _mm256_loadu_si256((const __m256i *)(b + (j))))
+    for (; i + 64 <= k; i += 64) {
+        c0 = _mm256_sub_epi16(c0, EQ16(i));
+        c1 = _mm256_sub_epi16(c1, EQ16(i + 16));
+        c2 = _mm256_sub_epi16(c2, EQ16(i + 32));
+        c3 = _mm256_sub_epi16(c3, EQ16(i + 48));
     }
-    return n + match_lanes(pa, pb, k, i, k);
+    for (; i + 16 <= k; i += 16)
+        c0 = _mm256_sub_epi16(c0, EQ16(i));
+    const __m256i c = _mm256_add_epi16(_mm256_add_epi16(c0, c1), _mm256_add_epi16(c2, c3));
+    uint32_t n = hsum256_epi32(_mm256_madd_epi16(c, _mm256_set1_epi16(1)));
+    /* The last 16 elements again; only the top k - i of them are new. */
+    if (i < k) {
+        const uint32_t eq = (uint32_t)_mm256_movemask_epi8(EQ16(k - 16));
+        n += (uint32_t)__builtin_popcount(eq >> (32 - 2 * (uint32_t)(k - i))) / 2;
+    }
+#undef EQ16
+    return n;
+}
+
+T_AVX2 uint32_t recs_match32_avx2(const uint32_t *a, const uint32_t *b, uint32_t k)
+{
+    if (k < 8)
+        return recs_match32_scalar(a, b, k);
+    __m256i c0 = _mm256_setzero_si256(), c1 = c0, c2 = c0, c3 = c0;
+    size_t i = 0;
+#define EQ32(j)                                                                                    \
+    _mm256_cmpeq_epi32(_mm256_loadu_si256((const __m256i *)(a + (j))),                             \
+                       _mm256_loadu_si256((const __m256i *)(b + (j))))
+    for (; i + 32 <= k; i += 32) {
+        c0 = _mm256_sub_epi32(c0, EQ32(i));
+        c1 = _mm256_sub_epi32(c1, EQ32(i + 8));
+        c2 = _mm256_sub_epi32(c2, EQ32(i + 16));
+        c3 = _mm256_sub_epi32(c3, EQ32(i + 24));
+    }
+    for (; i + 8 <= k; i += 8)
+        c0 = _mm256_sub_epi32(c0, EQ32(i));
+    uint32_t n =
+        hsum256_epi32(_mm256_add_epi32(_mm256_add_epi32(c0, c1), _mm256_add_epi32(c2, c3)));
+    if (i < k) {
+        const uint32_t eq = (uint32_t)_mm256_movemask_ps(_mm256_castsi256_ps(EQ32(k - 8)));
+        n += (uint32_t)__builtin_popcount(eq >> (8 - (uint32_t)(k - i)));
+    }
+#undef EQ32
+    return n;
+}
+
+T_AVX2 uint32_t recs_match64_avx2(const uint64_t *a, const uint64_t *b, uint32_t k)
+{
+    if (k < 4)
+        return recs_match64_scalar(a, b, k);
+    __m256i c0 = _mm256_setzero_si256(), c1 = c0, c2 = c0, c3 = c0;
+    size_t i = 0;
+#define EQ64(j)                                                                                    \
+    _mm256_cmpeq_epi64(_mm256_loadu_si256((const __m256i *)(a + (j))),                             \
+                       _mm256_loadu_si256((const __m256i *)(b + (j))))
+    for (; i + 16 <= k; i += 16) {
+        c0 = _mm256_sub_epi64(c0, EQ64(i));
+        c1 = _mm256_sub_epi64(c1, EQ64(i + 4));
+        c2 = _mm256_sub_epi64(c2, EQ64(i + 8));
+        c3 = _mm256_sub_epi64(c3, EQ64(i + 12));
+    }
+    for (; i + 4 <= k; i += 4)
+        c0 = _mm256_sub_epi64(c0, EQ64(i));
+    /* 64-bit lanes below 2^32: their low halves sum alike as 32-bit lanes. */
+    uint32_t n =
+        hsum256_epi32(_mm256_add_epi64(_mm256_add_epi64(c0, c1), _mm256_add_epi64(c2, c3)));
+    if (i < k) {
+        const uint32_t eq = (uint32_t)_mm256_movemask_pd(_mm256_castsi256_pd(EQ64(k - 4)));
+        n += (uint32_t)__builtin_popcount(eq >> (4 - (uint32_t)(k - i)));
+    }
+#undef EQ64
+    return n;
 }
 
 /* ---- AVX-512: 8 lanes per vector, native 64-bit multiply, min and masks ---- */
@@ -252,53 +288,73 @@ T_AVX512 void recs_sign_avx512(const uint64_t *prefix, uint32_t k, const struct 
         sign_block512(prefix + i, tokens, ntokens, sig + i, rem, 1);
 }
 
-/* Lanes [i, i+32) whose lo16 agree (eq) and whose other planes agree too. Only
- * the last block of a signature needs masked loads to stay in bounds. */
-static ALWAYS_INLINE T_AVX512 uint32_t verify32_512(const uint16_t *amid, const uint16_t *bmid,
-                                                    const uint32_t *ahi, const uint32_t *bhi,
-                                                    __mmask32 eq, bool last)
+/* Each compare gives a mask; its popcount goes to one of four independent
+ * scalar sums. (Adding the masks into vector counters, as the AVX2 path does,
+ * measured slower here: GCC copies merge-masked registers around.) The tail is
+ * one masked load, which never touches the memory of masked-off lanes. */
+T_AVX512 uint32_t recs_match16_avx512(const uint16_t *a, const uint16_t *b, uint32_t k)
 {
-    const __mmask16 e0 = (__mmask16)eq, e1 = (__mmask16)(eq >> 16);
-    __mmask32 m;
-    __mmask16 h0, h1;
-    if (!last) {
-        m = _mm512_cmpeq_epi16_mask(_mm512_loadu_si512(amid), _mm512_loadu_si512(bmid));
-        h0 = _mm512_cmpeq_epi32_mask(_mm512_loadu_si512(ahi), _mm512_loadu_si512(bhi));
-        h1 = _mm512_cmpeq_epi32_mask(_mm512_loadu_si512(ahi + 16), _mm512_loadu_si512(bhi + 16));
-    } else {
-        m = _mm512_cmpeq_epi16_mask(_mm512_maskz_loadu_epi16(eq, amid),
-                                    _mm512_maskz_loadu_epi16(eq, bmid));
-        h0 = _mm512_cmpeq_epi32_mask(_mm512_maskz_loadu_epi32(e0, ahi),
-                                     _mm512_maskz_loadu_epi32(e0, bhi));
-        h1 = _mm512_cmpeq_epi32_mask(_mm512_maskz_loadu_epi32(e1, ahi + 16),
-                                     _mm512_maskz_loadu_epi32(e1, bhi + 16));
+    uint32_t n0 = 0, n1 = 0, n2 = 0, n3 = 0;
+    size_t i = 0;
+#define EQ16(j) _mm512_cmpeq_epi16_mask(_mm512_loadu_si512(a + (j)), _mm512_loadu_si512(b + (j)))
+    for (; i + 128 <= k; i += 128) {
+        n0 += (uint32_t)__builtin_popcount(EQ16(i));
+        n1 += (uint32_t)__builtin_popcount(EQ16(i + 32));
+        n2 += (uint32_t)__builtin_popcount(EQ16(i + 64));
+        n3 += (uint32_t)__builtin_popcount(EQ16(i + 96));
     }
-    return (uint32_t)__builtin_popcount(eq & m & ((uint32_t)h0 | (uint32_t)h1 << 16));
+    for (; i + 32 <= k; i += 32)
+        n0 += (uint32_t)__builtin_popcount(EQ16(i));
+#undef EQ16
+    if (i < k) {
+        const __mmask32 lm = (__mmask32)((1u << (k - i)) - 1);
+        n1 += (uint32_t)__builtin_popcount(_mm512_mask_cmpeq_epi16_mask(
+            lm, _mm512_maskz_loadu_epi16(lm, a + i), _mm512_maskz_loadu_epi16(lm, b + i)));
+    }
+    return n0 + n1 + n2 + n3;
 }
 
-T_AVX512 uint32_t recs_match_avx512(const void *pa, const void *pb, uint32_t k)
+T_AVX512 uint32_t recs_match32_avx512(const uint32_t *a, const uint32_t *b, uint32_t k)
 {
-    const uint16_t *alo = pa, *blo = pb, *amid = alo + k, *bmid = blo + k;
-    const uint32_t *ahi = (const uint32_t *)(amid + k), *bhi = (const uint32_t *)(bmid + k);
-    uint32_t n = 0, i = 0;
-    /* 64 lanes per branch: for unrelated signatures it is almost never taken. */
+    uint32_t n0 = 0, n1 = 0, n2 = 0, n3 = 0;
+    size_t i = 0;
+#define EQ32(j) _mm512_cmpeq_epi32_mask(_mm512_loadu_si512(a + (j)), _mm512_loadu_si512(b + (j)))
     for (; i + 64 <= k; i += 64) {
-        const __mmask32 e0 =
-            _mm512_cmpeq_epi16_mask(_mm512_loadu_si512(alo + i), _mm512_loadu_si512(blo + i));
-        const __mmask32 e1 = _mm512_cmpeq_epi16_mask(_mm512_loadu_si512(alo + i + 32),
-                                                     _mm512_loadu_si512(blo + i + 32));
-        if (e0 | e1)
-            n += verify32_512(amid + i, bmid + i, ahi + i, bhi + i, e0, false) +
-                 verify32_512(amid + i + 32, bmid + i + 32, ahi + i + 32, bhi + i + 32, e1, false);
+        n0 += (uint32_t)__builtin_popcount(EQ32(i));
+        n1 += (uint32_t)__builtin_popcount(EQ32(i + 16));
+        n2 += (uint32_t)__builtin_popcount(EQ32(i + 32));
+        n3 += (uint32_t)__builtin_popcount(EQ32(i + 48));
     }
-    /* Masked loads never touch memory of masked-off lanes, so the tail reads in bounds. */
-    for (; i < k; i += 32) {
-        const __mmask32 lm = k - i >= 32 ? 0xffffffffu : (1u << (k - i)) - 1;
-        const __mmask32 e = _mm512_mask_cmpeq_epi16_mask(lm, _mm512_maskz_loadu_epi16(lm, alo + i),
-                                                         _mm512_maskz_loadu_epi16(lm, blo + i));
-        if (e)
-            n += verify32_512(amid + i, bmid + i, ahi + i, bhi + i, e, true);
+    for (; i + 16 <= k; i += 16)
+        n0 += (uint32_t)__builtin_popcount(EQ32(i));
+#undef EQ32
+    if (i < k) {
+        const __mmask16 lm = (__mmask16)((1u << (k - i)) - 1);
+        n1 += (uint32_t)__builtin_popcount(_mm512_mask_cmpeq_epi32_mask(
+            lm, _mm512_maskz_loadu_epi32(lm, a + i), _mm512_maskz_loadu_epi32(lm, b + i)));
     }
-    return n;
+    return n0 + n1 + n2 + n3;
+}
+
+T_AVX512 uint32_t recs_match64_avx512(const uint64_t *a, const uint64_t *b, uint32_t k)
+{
+    uint32_t n0 = 0, n1 = 0, n2 = 0, n3 = 0;
+    size_t i = 0;
+#define EQ64(j) _mm512_cmpeq_epi64_mask(_mm512_loadu_si512(a + (j)), _mm512_loadu_si512(b + (j)))
+    for (; i + 32 <= k; i += 32) {
+        n0 += (uint32_t)__builtin_popcount(EQ64(i));
+        n1 += (uint32_t)__builtin_popcount(EQ64(i + 8));
+        n2 += (uint32_t)__builtin_popcount(EQ64(i + 16));
+        n3 += (uint32_t)__builtin_popcount(EQ64(i + 24));
+    }
+    for (; i + 8 <= k; i += 8)
+        n0 += (uint32_t)__builtin_popcount(EQ64(i));
+#undef EQ64
+    if (i < k) {
+        const __mmask8 lm = (__mmask8)((1u << (k - i)) - 1);
+        n1 += (uint32_t)__builtin_popcount(_mm512_mask_cmpeq_epi64_mask(
+            lm, _mm512_maskz_loadu_epi64(lm, a + i), _mm512_maskz_loadu_epi64(lm, b + i)));
+    }
+    return n0 + n1 + n2 + n3;
 }
 #endif

@@ -13,26 +13,41 @@
 #define FNV_PRIME 0x100000001b3ull
 
 /* Lanes the kernels round K up to: the prefix array holds this many states so
- * a block never reads past it, and only sig[0..k-1] is ever written. */
+ * a block never reads past it, and only sig[0..k-1] is ever written. A sign
+ * kernel reads at most prefix[0 .. round_up(k, KERNEL_LANE_PAD)), so starting
+ * it at prefix + first, first a multiple of KERNEL_LANE_PAD, stays inside the
+ * padded array whenever first + k <= K. */
 #define KERNEL_LANE_PAD 64u
+_Static_assert(RECS_MINHASH_BLOCK % KERNEL_LANE_PAD == 0,
+               "sign_range blocks must start on a padded block of prefix states");
 
-/* sig[i] = min over tokens of the FNV state prefix[i] advanced over the token. */
+/* sig[i] = min over tokens of the FNV state prefix[i] advanced over the token,
+ * for i < k; writes nothing past sig[k-1]. prefix needs no alignment. */
 typedef void (*recs_sign_fn)(const uint64_t *prefix, uint32_t k, const struct recs_token *tokens,
                              size_t ntokens, uint64_t *sig);
-/* Exact 64-bit equality count of two packed signatures of k values. */
-typedef uint32_t (*recs_match_fn)(const void *a, const void *b, uint32_t k);
+/* #{ i < k : a[i] == b[i] } over arrays of 64-, 32- or 16-bit elements. The
+ * arrays need no alignment beyond their type's and are read only below k. */
+typedef uint32_t (*recs_match64_fn)(const uint64_t *a, const uint64_t *b, uint32_t k);
+typedef uint32_t (*recs_match32_fn)(const uint32_t *a, const uint32_t *b, uint32_t k);
+typedef uint32_t (*recs_match16_fn)(const uint16_t *a, const uint16_t *b, uint32_t k);
 
 void recs_sign_scalar(const uint64_t *prefix, uint32_t k, const struct recs_token *tokens,
                       size_t ntokens, uint64_t *sig);
-uint32_t recs_match_scalar(const void *a, const void *b, uint32_t k);
+uint32_t recs_match64_scalar(const uint64_t *a, const uint64_t *b, uint32_t k);
+uint32_t recs_match32_scalar(const uint32_t *a, const uint32_t *b, uint32_t k);
+uint32_t recs_match16_scalar(const uint16_t *a, const uint16_t *b, uint32_t k);
 
 #if defined(__x86_64__)
 void recs_sign_avx2(const uint64_t *prefix, uint32_t k, const struct recs_token *tokens,
                     size_t ntokens, uint64_t *sig);
-uint32_t recs_match_avx2(const void *a, const void *b, uint32_t k);
+uint32_t recs_match64_avx2(const uint64_t *a, const uint64_t *b, uint32_t k);
+uint32_t recs_match32_avx2(const uint32_t *a, const uint32_t *b, uint32_t k);
+uint32_t recs_match16_avx2(const uint16_t *a, const uint16_t *b, uint32_t k);
 void recs_sign_avx512(const uint64_t *prefix, uint32_t k, const struct recs_token *tokens,
                       size_t ntokens, uint64_t *sig);
-uint32_t recs_match_avx512(const void *a, const void *b, uint32_t k);
+uint32_t recs_match64_avx512(const uint64_t *a, const uint64_t *b, uint32_t k);
+uint32_t recs_match32_avx512(const uint32_t *a, const uint32_t *b, uint32_t k);
+uint32_t recs_match16_avx512(const uint16_t *a, const uint16_t *b, uint32_t k);
 #endif
 
 #endif

@@ -1,13 +1,22 @@
 /*
  * rank.c - parallel scoring and top-k selection.
+ *
+ * A snapshot with signatures needs only comparisons of interned ids. One
+ * without (the cache turned off) gets every signature computed here, each
+ * thread hashing its candidates into its own buffer and comparing at once,
+ * so nothing of size n x K is ever allocated.
  */
 #include "rank.h"
 
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stdlib.h>
+#include <string.h>
 
-/* Below this many candidates a parallel region costs more than it saves. */
-#define PARALLEL_MIN_CANDIDATES 2048
+/* Below these many candidates a parallel region costs more than it saves:
+ * a comparison takes well under a microsecond, a signature several. */
+#define PARALLEL_MIN_COMPARE 2048
+#define PARALLEL_MIN_SIGN 32
 
 /* true if a ranks before b: more matches, then the smaller id. */
 static bool ranks_before(const struct recs_catalog *c, const struct recs_ranked *a,
@@ -49,25 +58,84 @@ static void sift_up(const struct recs_catalog *c, struct recs_ranked *heap, size
     }
 }
 
+static void compare_ids(const struct recs_minhash *mh, const struct recs_catalog *catalog,
+                        size_t target, unsigned threads, uint32_t *matches)
+{
+    size_t n = recs_catalog_count(catalog);
+
+#pragma omp parallel for num_threads(threads) if (n >= PARALLEL_MIN_COMPARE) schedule(static)
+    for (size_t i = 0; i < n; i++)
+        matches[i] = recs_catalog_matches(catalog, mh, target, i);
+}
+
+static int sign_product(const struct recs_minhash *mh, struct recs_scratch *scratch,
+                        const struct recs_product *p, uint64_t *sig, bool *has)
+{
+    return recs_minhash_signature(mh, scratch, p->title, strlen(p->title), p->description,
+                                  strlen(p->description), sig, has);
+}
+
+/* Hashes the target and every candidate afresh and compares as it goes. */
+static int sign_and_compare(const struct recs_minhash *mh, const struct recs_catalog *catalog,
+                            size_t target, unsigned threads, uint32_t *matches)
+{
+    size_t n = recs_catalog_count(catalog), k = recs_minhash_k(mh);
+    uint64_t *target_sig = malloc(k * sizeof(*target_sig));
+    struct recs_scratch *scratch = recs_scratch_create();
+    bool target_has = false;
+    atomic_int failed = 0;
+
+    if (target_sig == NULL || scratch == NULL ||
+        sign_product(mh, scratch, recs_catalog_product(catalog, target), target_sig,
+                     &target_has) != 0) {
+        free(target_sig);
+        recs_scratch_destroy(scratch);
+        return -1;
+    }
+    recs_scratch_destroy(scratch);
+#pragma omp parallel num_threads(threads) if (n >= PARALLEL_MIN_SIGN)
+    {
+        struct recs_scratch *mine = recs_scratch_create();
+        uint64_t *sig = malloc(k * sizeof(*sig));
+        if (mine == NULL || sig == NULL)
+            atomic_store(&failed, 1);
+#pragma omp for schedule(dynamic, 16)
+        for (size_t i = 0; i < n; i++) {
+            bool has = false;
+            matches[i] = 0;
+            if (!target_has || atomic_load(&failed))
+                continue;
+            if (sign_product(mh, mine, recs_catalog_product(catalog, i), sig, &has) != 0) {
+                atomic_store(&failed, 1);
+                continue;
+            }
+            if (has)
+                matches[i] = recs_minhash_matches(mh, target_sig, sig);
+        }
+        free(sig);
+        recs_scratch_destroy(mine);
+    }
+    free(target_sig);
+    return atomic_load(&failed) ? -1 : 0;
+}
+
 int recs_rank_top(const struct recs_minhash *mh, const struct recs_catalog *catalog,
                   size_t target, size_t limit, unsigned threads, struct recs_ranked *out,
                   size_t *count)
 {
     size_t n = recs_catalog_count(catalog), kept = 0;
-    const struct recs_product *t = recs_catalog_product(catalog, target);
     uint32_t *matches = malloc((n ? n : 1) * sizeof(*matches));
 
     if (matches == NULL)
         return -1;
+    threads = threads ? threads : 1;
     /* Each candidate writes only its own slot; the selection below is
      * sequential, so the ranking never depends on the thread count. */
-#pragma omp parallel for num_threads(threads ? threads : 1) if (n >= PARALLEL_MIN_CANDIDATES) \
-    schedule(static)
-    for (size_t i = 0; i < n; i++) {
-        const struct recs_product *p = recs_catalog_product(catalog, i);
-        matches[i] = t->has_signature && p->has_signature
-                         ? recs_minhash_matches(mh, t->signature, p->signature)
-                         : 0;
+    if (recs_catalog_has_signatures(catalog))
+        compare_ids(mh, catalog, target, threads, matches);
+    else if (sign_and_compare(mh, catalog, target, threads, matches) != 0) {
+        free(matches);
+        return -1;
     }
 
     for (size_t i = 0; i < n && limit > 0; i++) {

@@ -110,13 +110,30 @@ recs_route_status recs_route_request(const char *method, const char *path,
     size_t slug_len = 0;
     bool read_method = method_is_read(method, &out->head);
 
+    static const struct {
+        const char *path, *file;
+    } demo[] = {
+        {"/demo/", "index.html"},
+        {"/demo/index.html", "index.html"},
+        {"/demo/app.js", "app.js"},
+        {"/demo/style.css", "style.css"},
+    };
+
     out->route = RECS_ROUTE_OTHER;
     out->slug[0] = '\0';
     out->limit = RECS_LIMIT_DEFAULT;
+    out->file = NULL;
 
     for (size_t i = 0; i < sizeof(fixed) / sizeof(fixed[0]); i++) {
         if (strcmp(path, fixed[i].path) == 0) {
             out->route = fixed[i].route;
+            return read_method ? RECS_ROUTE_OK : RECS_ROUTE_BAD_METHOD;
+        }
+    }
+    for (size_t i = 0; i < sizeof(demo) / sizeof(demo[0]); i++) {
+        if (strcmp(path, demo[i].path) == 0) {
+            out->route = RECS_ROUTE_DEMO;
+            out->file = demo[i].file;
             return read_method ? RECS_ROUTE_OK : RECS_ROUTE_BAD_METHOD;
         }
     }
@@ -136,6 +153,75 @@ recs_route_status recs_route_request(const char *method, const char *path,
     if (limit_count == 1 && !recs_route_parse_limit(limit_values[0], &out->limit))
         return RECS_ROUTE_BAD_LIMIT;
     return RECS_ROUTE_OK;
+}
+
+/* Next comma-separated item of *list, trimmed of spaces: returns its start
+ * and sets *len, or NULL at the end. */
+static const char *next_item(const char **list, size_t *len)
+{
+    const char *s = *list, *end;
+
+    while (*s == ' ' || *s == '\t' || *s == ',')
+        s++;
+    if (*s == '\0')
+        return NULL;
+    end = strchr(s, ',');
+    if (end == NULL)
+        end = s + strlen(s);
+    *list = end;
+    while (end > s && (end[-1] == ' ' || end[-1] == '\t'))
+        end--;
+    *len = (size_t)(end - s);
+    return s;
+}
+
+bool recs_route_etag_matches(const char *if_none_match, const char *etag)
+{
+    const char *item;
+    size_t len, elen = strlen(etag);
+
+    if (if_none_match == NULL)
+        return false;
+    while ((item = next_item(&if_none_match, &len)) != NULL) {
+        if (len == 1 && item[0] == '*')
+            return true;
+        if (len >= 2 && item[0] == 'W' && item[1] == '/') {
+            item += 2;
+            len -= 2;
+        }
+        if (len == elen && memcmp(item, etag, len) == 0)
+            return true;
+    }
+    return false;
+}
+
+bool recs_route_request_id_valid(const char *id)
+{
+    size_t len = 0;
+
+    for (; id[len] != '\0'; len++) {
+        char c = id[len];
+        bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+                  c == '-' || c == '_' || c == '.' || c == ':';
+        if (!ok || len >= RECS_REQUEST_ID_MAX)
+            return false;
+    }
+    return len > 0;
+}
+
+bool recs_route_origin_allowed(const char *allow_list, const char *origin)
+{
+    const char *item;
+    size_t len, olen;
+
+    if (allow_list == NULL || origin == NULL || origin[0] == '\0')
+        return false;
+    olen = strlen(origin);
+    while ((item = next_item(&allow_list, &len)) != NULL) {
+        if ((len == 1 && item[0] == '*') || (len == olen && memcmp(item, origin, len) == 0))
+            return true;
+    }
+    return false;
 }
 
 const char *recs_route_error_message(recs_route_status status)

@@ -30,6 +30,7 @@ struct recs_request_target {
     bool head;                      /* HEAD: answer like GET without a body */
     char slug[RECS_SLUG_MAX + 1];   /* recommendations only: validated, NUL-terminated */
     unsigned limit;                 /* recommendations only: 1..RECS_LIMIT_MAX */
+    const char *file;               /* demo only: "index.html", "app.js" or "style.css" */
 };
 
 /* Routes a request. path is the percent-decoded path (see
@@ -52,6 +53,21 @@ bool recs_route_slug_valid(const char *slug, size_t len);
 /* Parses a limit: 1..RECS_LIMIT_MAX in plain decimal digits. Returns true and
  * sets *limit, or false. */
 bool recs_route_parse_limit(const char *s, unsigned *limit);
+
+/* Whether an If-None-Match header value (a comma-separated list of entity
+ * tags, possibly weak W/"...", or "*") matches etag (quoted, e.g. "\"v1\"").
+ * Comparison is the weak one of RFC 9110: W/ prefixes are ignored. */
+bool recs_route_etag_matches(const char *if_none_match, const char *etag);
+
+/* An incoming X-Request-Id is kept only if it is 1..RECS_REQUEST_ID_MAX
+ * characters of A-Z a-z 0-9 - _ . : (so it is safe in logs and headers). */
+#define RECS_REQUEST_ID_MAX 128u
+bool recs_route_request_id_valid(const char *id);
+
+/* Whether origin is allowed by a CORS allow-list: "" allows nothing, "*"
+ * allows every origin, otherwise a comma-separated list of exact origins
+ * (spaces around commas ignored). */
+bool recs_route_origin_allowed(const char *allow_list, const char *origin);
 
 /* The human-readable message for an error status (a static string). */
 const char *recs_route_error_message(recs_route_status status);

@@ -26,6 +26,7 @@
 #include "metrics.h"
 #include "rank.h"
 #include "render.h"
+#include "route.h"
 
 /* The shared version check (see the top of the file). Queries are numbered
  * in the order they start; only one runs at a time. */
@@ -147,14 +148,16 @@ static recs_db_status build_from_db(struct recs_service *svc, struct recs_db_con
     recs_db_release(svc->opts.db, conn);
     if (status != RECS_DB_OK)
         return status;
-    if (recs_catalog_build(svc->opts.mh, rows, version, previous, threads, out) != 0) {
+    if (recs_catalog_build(svc->opts.mh, rows, version, svc->opts.cache, previous, threads, out) !=
+        0) {
         PQclear(rows);
         recs_log_error("catalog_build", "building the catalog snapshot failed");
         return RECS_DB_ERROR;
     }
     PQclear(rows);
-    recs_metrics_observe_refresh(now_seconds() - start, recs_catalog_computed(*out),
-                                 recs_catalog_reused(*out));
+    if (svc->opts.cache)
+        recs_metrics_observe_refresh(now_seconds() - start, recs_catalog_computed(*out),
+                                     recs_catalog_shared(*out) ? recs_catalog_count(*out) : 0);
     return RECS_DB_OK;
 }
 
@@ -269,15 +272,22 @@ static int db_error_reply(recs_db_status status, struct recs_reply *reply)
     }
 }
 
+static void not_modified(struct recs_reply *reply)
+{
+    free(reply->body);
+    reply->body = NULL;
+    reply->len = 0;
+    reply->status = 304;
+}
+
 static int recommend(struct recs_service *svc, const char *slug, unsigned limit,
-                     unsigned threads, struct recs_reply *reply)
+                     const char *if_none_match, unsigned threads, struct recs_reply *reply)
 {
     struct recs_catalog *snap = NULL;
     struct recs_ranked ranked[100];
     size_t count = 0;
     long target;
     double start;
-    int rc;
     recs_db_status status = fresh_snapshot(svc, threads, &snap);
 
     if (status != RECS_DB_OK)
@@ -289,6 +299,21 @@ static int recommend(struct recs_service *svc, const char *slug, unsigned limit,
     }
     if (limit > sizeof(ranked) / sizeof(ranked[0]))
         limit = sizeof(ranked) / sizeof(ranked[0]);
+    memset(reply, 0, sizeof(*reply));
+    if (recs_catalog_version(snap) >= 0) {
+        /* A versioned snapshot answers the same for the same version, slug,
+         * limit and K: that is the entity tag, known before any scoring. */
+        snprintf(reply->etag, sizeof(reply->etag), "\"v%lld-%08x-%u-%u\"",
+                 (long long)recs_catalog_version(snap),
+                 (unsigned)(recs_fnv1a64(slug, strlen(slug)) & 0xffffffffu), limit,
+                 recs_minhash_k(svc->opts.mh));
+        if (recs_route_etag_matches(if_none_match, reply->etag)) {
+            recs_catalog_unref(snap);
+            reply->content_type = "application/json";
+            not_modified(reply);
+            return 0;
+        }
+    }
     start = now_seconds();
     if (recs_rank_top(svc->opts.mh, snap, (size_t)target, limit, threads, ranked, &count) != 0) {
         recs_catalog_unref(snap);
@@ -296,18 +321,23 @@ static int recommend(struct recs_service *svc, const char *slug, unsigned limit,
     }
     recs_metrics_observe_scoring(now_seconds() - start, recs_catalog_count(snap));
 
-    memset(reply, 0, sizeof(*reply));
     reply->status = 200;
     reply->content_type = "application/json";
     reply->body = recs_render_recommendations(snap, (size_t)target, ranked, count,
                                               recs_minhash_k(svc->opts.mh), &reply->len);
     recs_catalog_unref(snap);
-    rc = reply->body != NULL ? 0 : recs_service_error(500, "internal error", reply);
-    return rc;
+    if (reply->body == NULL)
+        return recs_service_error(500, "internal error", reply);
+    if (reply->etag[0] == '\0')
+        snprintf(reply->etag, sizeof(reply->etag), "\"b%016llx\"",
+                 (unsigned long long)recs_fnv1a64(reply->body, reply->len));
+    if (recs_route_etag_matches(if_none_match, reply->etag))
+        not_modified(reply);
+    return 0;
 }
 
 int recs_service_recommend(struct recs_service *svc, const char *slug, unsigned limit,
-                           struct recs_reply *reply)
+                           const char *if_none_match, struct recs_reply *reply)
 {
     unsigned inflight = atomic_fetch_add(&svc->inflight, 1) + 1;
     unsigned threads;
@@ -322,7 +352,7 @@ int recs_service_recommend(struct recs_service *svc, const char *slug, unsigned 
      * request gets every core, many get one each, and HTTP threads times
      * OpenMP threads never exceeds score_threads by much. */
     threads = svc->opts.score_threads / inflight;
-    rc = recommend(svc, slug, limit, threads ? threads : 1, reply);
+    rc = recommend(svc, slug, limit, if_none_match, threads ? threads : 1, reply);
     atomic_fetch_sub(&svc->inflight, 1);
     return rc;
 }

@@ -32,10 +32,11 @@ struct recs_service_options {
  * is set for 503s. */
 struct recs_reply {
     unsigned status;
-    char *body;
+    char *body; /* NULL for 304 */
     size_t len;
     bool retry_after;
     const char *content_type;
+    char etag[64]; /* "" when the reply has none */
 };
 
 struct recs_service;
@@ -44,10 +45,13 @@ int recs_service_create(const struct recs_service_options *opts, struct recs_ser
 void recs_service_destroy(struct recs_service *svc);
 
 /* GET /products/{slug}/recommendations?limit=limit (slug and limit already
- * validated). Returns 0 with *reply filled, or -1 when not even an error
- * body could be made (out of memory). */
+ * validated). A 200 carries an ETag: from the catalog version, slug, limit
+ * and K when the catalog is versioned, else from the body. When
+ * if_none_match (may be NULL) matches it, the reply is a 304 without body,
+ * and on a versioned catalog nothing is scored. Returns 0 with *reply
+ * filled, or -1 when not even an error body could be made (out of memory). */
 int recs_service_recommend(struct recs_service *svc, const char *slug, unsigned limit,
-                           struct recs_reply *reply);
+                           const char *if_none_match, struct recs_reply *reply);
 
 /* GET /readyz: 200 when the database answers, else 503. */
 int recs_service_ready(struct recs_service *svc, struct recs_reply *reply);

@@ -453,6 +453,36 @@ static void test_password_is_never_logged(void **state)
     assert_false(server_log_contains(&s, "hunter2-secret"));
 }
 
+/* The service works as recs_reader (sql/003_reader_role.sql), a role that
+ * can only read. */
+static void test_runs_as_read_only_role(void **state)
+{
+    struct server s;
+    char url[1200], conninfo[1100];
+    const char *env[] = {url, NULL};
+    struct http_response r;
+    PGconn *reader;
+    PGresult *res;
+
+    (void)state;
+    snprintf(conninfo, sizeof(conninfo), "%s user=recs_reader", db_url());
+    reader = PQconnectdb(conninfo);
+    assert_int_equal(PQstatus(reader), CONNECTION_OK);
+    res = PQexec(reader, "UPDATE products SET price_cents = 1");
+    assert_int_equal(PQresultStatus(res), PGRES_FATAL_ERROR);
+    assert_string_equal(PQresultErrorField(res, PG_DIAG_SQLSTATE), "42501"); /* permission */
+    PQclear(res);
+    PQfinish(reader);
+
+    snprintf(url, sizeof(url), "DATABASE_URL=%s", conninfo);
+    assert_int_equal(server_start(&s, env), 0);
+    assert_int_equal(http_request(s.port, "GET", "/products/wireless-earbuds/recommendations", &r),
+                     0);
+    assert_int_equal(r.status, 200);
+    http_response_free(&r);
+    assert_int_equal(server_stop(&s, SIGTERM, 10), 0);
+}
+
 static void test_invalid_configuration_fails_at_start(void **state)
 {
     struct server s;
@@ -481,6 +511,7 @@ int main(void)
         cmocka_unit_test(test_database_outage_and_recovery),
         cmocka_unit_test(test_sigterm_finishes_requests_in_flight),
         cmocka_unit_test(test_password_is_never_logged),
+        cmocka_unit_test(test_runs_as_read_only_role),
         cmocka_unit_test(test_invalid_configuration_fails_at_start),
     };
     return cmocka_run_group_tests_name("integration", tests, setup_suite, teardown_suite);

@@ -123,6 +123,11 @@ static void test_hk_vectors(void **state)
         const struct recs_token t = {(const unsigned char *)tok, (uint32_t)strlen(tok)};
         recs_minhash_sign_tokens(mh, &t, 1, sig);
         assert_int_equal(sig[k], want);
+        /* And as the last value of the block holding k. */
+        const uint32_t first = k / RECS_MINHASH_BLOCK * RECS_MINHASH_BLOCK;
+        sig[k - first] = 0;
+        recs_minhash_sign_range(mh, &t, 1, first, k - first + 1, sig);
+        assert_int_equal(sig[k - first], want);
         free(sig);
         recs_minhash_destroy(mh);
     }
@@ -165,39 +170,76 @@ static void test_token_vectors(void **state)
     recs_scratch_destroy(s);
 }
 
-/* Packed signatures of every catalog product, indexed as the catalog array. */
+/* Signatures of every catalog product, indexed as the catalog array, and the
+ * per-position ids a catalog would intern them to (see catalog.h): at each
+ * position, the i-th distinct value among the signed products gets an id
+ * derived injectively from i, spread over all bits so that no kernel can get
+ * by comparing only the low ones. */
 struct catalog {
     size_t n;
-    unsigned char *packed;
+    uint32_t k;
+    uint64_t *sigs; /* n * k */
+    uint16_t *ids16;
+    uint32_t *ids32;
     bool *has;
     int64_t *ids;
 };
 
+static void intern(struct catalog *c)
+{
+    const uint32_t k = c->k;
+    c->ids16 = malloc(c->n * k * sizeof(uint16_t));
+    c->ids32 = malloc(c->n * k * sizeof(uint32_t));
+    assert_true(c->ids16 != NULL && c->ids32 != NULL);
+    for (uint32_t j = 0; j < k; j++) {
+        uint32_t distinct = 0;
+        for (size_t p = 0; p < c->n; p++) {
+            uint32_t id = distinct;
+            for (size_t q = 0; q < p; q++) {
+                if (c->has[q] && c->sigs[q * k + j] == c->sigs[p * k + j]) {
+                    id = c->ids32[q * k + j];
+                    break;
+                }
+            }
+            if (id == distinct)
+                distinct++;
+            /* Odd multipliers: injective modulo 2^16 and 2^32. */
+            c->ids32[p * k + j] = id;
+            c->ids16[p * k + j] = (uint16_t)(id * 0x1357u + j);
+        }
+        for (size_t p = 0; p < c->n; p++)
+            c->ids32[p * k + j] = c->ids32[p * k + j] * 0x9e3779b1u + j;
+    }
+}
+
 static void sign_catalog(const struct recs_minhash *mh, struct catalog *c)
 {
     json_t *cat = json_object_get(vectors, "catalog");
-    const size_t bytes = RECS_SIG_BYTES(recs_minhash_k(mh));
     struct recs_scratch *s = recs_scratch_create();
     c->n = json_array_size(cat);
-    c->packed = malloc(c->n * bytes);
+    c->k = recs_minhash_k(mh);
+    c->sigs = calloc(c->n * c->k, sizeof(uint64_t));
     c->has = malloc(c->n * sizeof(bool));
     c->ids = malloc(c->n * sizeof(int64_t));
-    assert_true(s != NULL && c->packed != NULL && c->has != NULL && c->ids != NULL);
+    assert_true(s != NULL && c->sigs != NULL && c->has != NULL && c->ids != NULL);
     assert_true(c->n > 0);
     for (size_t i = 0; i < c->n; i++) {
         json_t *p = json_array_get(cat, i);
         const char *title = str(p, "title"), *desc = str(p, "description");
         c->ids[i] = json_integer_value(json_object_get(p, "id"));
         assert_int_equal(recs_minhash_signature(mh, s, title, strlen(title), desc, strlen(desc),
-                                                c->packed + i * bytes, &c->has[i]),
+                                                c->sigs + i * c->k, &c->has[i]),
                          0);
     }
     recs_scratch_destroy(s);
+    intern(c);
 }
 
 static void free_catalog(struct catalog *c)
 {
-    free(c->packed);
+    free(c->sigs);
+    free(c->ids16);
+    free(c->ids32);
     free(c->has);
     free(c->ids);
 }
@@ -230,8 +272,7 @@ static void test_signature_prefix_vectors(void **state)
         assert_true(c.has[p]);
         assert_int_equal(json_array_size(want), 4);
         for (uint32_t j = 0; j < 4; j++)
-            assert_int_equal(recs_sig_value(c.packed + p * RECS_SIG_BYTES(RECS_MINHASH_K_DEFAULT),
-                                            RECS_MINHASH_K_DEFAULT, j),
+            assert_int_equal(c.sigs[p * c.k + j],
                              hex64(json_string_value(json_array_get(want, j))));
     }
     assert_true(i > 0);
@@ -272,10 +313,20 @@ static void test_ranking_vectors(void **state)
             if (c.ids[p] == c.ids[t])
                 continue;
             all[n].id = c.ids[p];
-            all[n++].matches = c.has[t] && c.has[p]
-                                   ? recs_minhash_matches(mh, c.packed + t * RECS_SIG_BYTES(k),
-                                                          c.packed + p * RECS_SIG_BYTES(k))
-                                   : 0;
+            all[n].matches = 0;
+            if (c.has[t] && c.has[p]) {
+                all[n].matches = recs_minhash_matches(mh, c.sigs + t * k, c.sigs + p * k);
+                /* The interned ids count alike, either way round. */
+                assert_int_equal(recs_minhash_matches16(mh, c.ids16 + t * k, c.ids16 + p * k),
+                                 all[n].matches);
+                assert_int_equal(recs_minhash_matches16(mh, c.ids16 + p * k, c.ids16 + t * k),
+                                 all[n].matches);
+                assert_int_equal(recs_minhash_matches32(mh, c.ids32 + t * k, c.ids32 + p * k),
+                                 all[n].matches);
+                assert_int_equal(recs_minhash_matches32(mh, c.ids32 + p * k, c.ids32 + t * k),
+                                 all[n].matches);
+            }
+            n++;
         }
         qsort(all, n, sizeof(*all), by_rank);
         json_t *ranking = json_object_get(v, "ranking");
@@ -348,85 +399,258 @@ static void test_kernel_vs_naive(void **state)
     free(sig);
 }
 
-static void test_pack_roundtrip(void **state)
+/* The K values of the range and comparison tests: around every vector width
+ * and unroll of the kernels (4, 8, 16, 32, 64 and 128 elements), and large. */
+static const uint32_t test_ks[] = {1,   2,   3,   4,   7,    8,    9,    15,
+                                   16,  17,  31,  32,  33,   63,   64,   65,
+                                   127, 128, 129, 200, 1500, 4099, 8191, RECS_MINHASH_K_MAX};
+#define NTEST_KS (sizeof(test_ks) / sizeof(test_ks[0]))
+#define GUARD 16u
+#define GUARD_VALUE 0xa5a5a5a5a5a5a5a5ull
+
+/* sign_range into an exactly sized buffer (so the sanitizers see any write past
+ * it) and into a guarded one; both must equal full[first .. first+count). */
+static void check_range(const struct recs_minhash *mh, const struct recs_token *toks, size_t n,
+                        const uint64_t *full, uint32_t first, uint32_t count)
 {
-    (void)state;
-    static const uint32_t ks[] = {1, 3, 64, 1500, RECS_MINHASH_K_MAX};
-    rng_state = 7;
+    uint64_t *guarded = malloc((count + GUARD) * sizeof(uint64_t));
+    assert_non_null(guarded);
+    for (uint32_t i = 0; i < count + GUARD; i++)
+        guarded[i] = GUARD_VALUE;
+    recs_minhash_sign_range(mh, toks, n, first, count, guarded);
+    if (count > 0)
+        assert_memory_equal(guarded, full + first, count * sizeof(uint64_t));
+    for (uint32_t i = count; i < count + GUARD; i++)
+        assert_int_equal(guarded[i], GUARD_VALUE);
+    free(guarded);
+    if (count == 0)
+        return;
+    uint64_t *exact = malloc(count * sizeof(uint64_t));
+    assert_non_null(exact);
+    recs_minhash_sign_range(mh, toks, n, first, count, exact);
+    assert_memory_equal(exact, full + first, count * sizeof(uint64_t));
+    free(exact);
+}
+
+static uint32_t min_u32(uint32_t a, uint32_t b)
+{
+    return a < b ? a : b;
+}
+
+static void test_sign_range(void **state)
+{
+    const recs_kernel kernel = kernel_or_skip(state);
+    static const uint32_t ks[] = {1, 63, 64, 65, 127, 128, 129, 1500, 4099, RECS_MINHASH_K_MAX};
+    const uint32_t b = RECS_MINHASH_BLOCK;
+    struct recs_token toks[24];
+    unsigned char bytes[24 * 16];
+    uint64_t *full = malloc(RECS_MINHASH_K_MAX * sizeof(uint64_t));
+    uint64_t *blocks = malloc((RECS_MINHASH_K_MAX + GUARD) * sizeof(uint64_t));
+    assert_true(full != NULL && blocks != NULL);
+    rng_state = 99;
     for (size_t ki = 0; ki < sizeof(ks) / sizeof(ks[0]); ki++) {
-        const uint32_t k = ks[ki];
-        uint64_t *sig = malloc(k * sizeof(uint64_t));
-        /* One byte off alignment: packing must not depend on it. */
-        unsigned char *buf = malloc(RECS_SIG_BYTES(k) + 1);
-        assert_true(sig != NULL && buf != NULL);
-        for (uint32_t i = 0; i < k; i++)
-            sig[i] = i % 5 == 0 ? (uint64_t)-1 - i : rng();
-        recs_sig_pack(sig, k, buf + 1);
-        for (uint32_t i = 0; i < k; i++)
-            assert_int_equal(recs_sig_value(buf + 1, k, i), sig[i]);
-        assert_int_equal(recs_sig_value(buf + 1, k, k), 0);
-        free(buf);
-        free(sig);
+        const uint32_t k = ks[ki], last = (k - 1) / b * b;
+        struct recs_minhash *mh = hasher(k, kernel);
+        const size_t n = random_tokens(toks, bytes, 24);
+        recs_minhash_sign_tokens(mh, toks, n, full);
+
+        check_range(mh, toks, n, full, 0, k);
+        check_range(mh, toks, n, full, 0, 0);
+        check_range(mh, toks, n, full, 0, 1);
+        check_range(mh, toks, n, full, 0, min_u32(k, 63));
+        check_range(mh, toks, n, full, 0, min_u32(k, b));
+        check_range(mh, toks, n, full, 0, k - 1);
+        if (k > b) {
+            check_range(mh, toks, n, full, b, k - b);
+            check_range(mh, toks, n, full, b, 1);
+            check_range(mh, toks, n, full, b, min_u32(k - b, 63));
+            check_range(mh, toks, n, full, b, min_u32(k - b, b));
+            check_range(mh, toks, n, full, b, min_u32(k - b, b + 1));
+        }
+        check_range(mh, toks, n, full, last, k - last);
+        check_range(mh, toks, n, full, last, 1);
+        check_range(mh, toks, n, full, last, (k - last + 1) / 2);
+        check_range(mh, toks, n, full, k % b == 0 ? k : last, 0);
+        for (int r = 0; r < 8; r++) {
+            const uint32_t first = (uint32_t)(rng() % (last / b + 1)) * b;
+            check_range(mh, toks, n, full, first, (uint32_t)(rng() % (k - first + 1)));
+        }
+
+        /* Block by block, in any order, builds the whole signature. */
+        for (uint32_t i = 0; i < k + GUARD; i++)
+            blocks[i] = GUARD_VALUE;
+        for (uint32_t f = last;; f -= b) {
+            recs_minhash_sign_range(mh, toks, n, f, min_u32(b, k - f), blocks + f);
+            if (f == 0)
+                break;
+        }
+        assert_memory_equal(blocks, full, k * sizeof(uint64_t));
+        for (uint32_t i = k; i < k + GUARD; i++)
+            assert_int_equal(blocks[i], GUARD_VALUE);
+
+        /* Outside the contract: refused, nothing written. */
+        blocks[0] = GUARD_VALUE;
+        recs_minhash_sign_range(mh, toks, n, 1, 1, blocks);
+        recs_minhash_sign_range(mh, toks, n, 0, k + 1, blocks);
+        recs_minhash_sign_range(mh, toks, n, last + b, 1, blocks);
+        recs_minhash_sign_range(mh, toks, n, last, UINT32_MAX, blocks);
+        assert_int_equal(blocks[0], GUARD_VALUE);
+        recs_minhash_destroy(mh);
+    }
+    free(full);
+    free(blocks);
+}
+
+/* A nonzero XOR that makes a value of `bits` bits differ: sometimes in one bit
+ * only (at either end), sometimes anywhere. */
+static uint64_t differ(unsigned bits)
+{
+    const uint64_t all = bits == 64 ? UINT64_MAX : (1ull << bits) - 1;
+    uint64_t d;
+    switch (rng() % 4) {
+    case 0:
+        return 1ull << (rng() % bits);
+    case 1:
+        return 1ull << (bits - 1);
+    case 2:
+        return 1;
+    default:
+        while ((d = rng() & all) == 0)
+            ;
+        return d;
     }
 }
 
-/* b agrees with a exactly, or only in the low 16 or 32 bits, or only above them. */
-static uint64_t related(uint64_t a, unsigned pattern)
+/* Which positions agree: none, one (first, last, anywhere), 1%, 50%, 99%, all. */
+enum density { NONE, ONE_FIRST, ONE_LAST, ONE_ANY, PCT1, PCT50, PCT99, ALL, NDENSITIES };
+
+static bool agrees(enum density d, uint32_t i, uint32_t k, uint32_t one)
 {
-    switch (pattern) {
-    case 0:
-        return a;
-    case 1:
-        return a ^ (1ull << (16 + rng() % 48)); /* lo16 equal, mid or hi differ */
-    case 2:
-        return a ^ (1ull << (32 + rng() % 32)); /* lo16 and mid16 equal, hi32 differs */
-    case 3:
-        return a ^ (1ull << (16 + rng() % 16)); /* lo16 and hi32 equal, mid16 differs */
-    case 4:
-        return a ^ (1ull << (rng() % 16)); /* only the lo16 differ */
+    switch (d) {
+    case NONE:
+        return false;
+    case ONE_FIRST:
+        return i == 0;
+    case ONE_LAST:
+        return i == k - 1;
+    case ONE_ANY:
+        return i == one;
+    case PCT1:
+        return rng() % 100 == 0;
+    case PCT50:
+        return rng() % 2 == 0;
+    case PCT99:
+        return rng() % 100 != 0;
     default:
-        return rng();
+        return true;
     }
 }
+
+/* The three comparisons against a naive count, with the arrays exactly sized
+ * (the sanitizers see any read past them) and either 16-byte aligned or one
+ * element off. */
+#define CHECK_MATCHES(type, bits, fn)                                                              \
+    do {                                                                                           \
+        type *mem_a = malloc(((size_t)k + 1) * sizeof(type));                                      \
+        type *mem_b = malloc(((size_t)k + 1) * sizeof(type));                                      \
+        assert_true(mem_a != NULL && mem_b != NULL);                                               \
+        for (int shift = 0; shift < 2; shift++) {                                                  \
+            type *a = mem_a + shift, *b = mem_b + 1 - shift;                                       \
+            uint32_t want = 0;                                                                     \
+            for (uint32_t i = 0; i < k; i++) {                                                     \
+                a[i] = (type)rng();                                                                \
+                b[i] = agrees(d, i, k, one) ? a[i] : (type)(a[i] ^ differ(bits));                  \
+                want += a[i] == b[i];                                                              \
+            }                                                                                      \
+            assert_int_equal(fn(mh, a, b), want);                                                  \
+            assert_int_equal(fn(mh, b, a), want);                                                  \
+            assert_int_equal(fn(mh, a, a), k);                                                     \
+            memcpy(b, a, k * sizeof(type));                                                        \
+            assert_int_equal(fn(mh, a, b), k);                                                     \
+        }                                                                                          \
+        free(mem_a);                                                                               \
+        free(mem_b);                                                                               \
+    } while (0)
 
 static void test_matches_random(void **state)
 {
     const recs_kernel kernel = kernel_or_skip(state);
-    static const uint32_t ks[] = {1, 63, 64, 65, 1500, 4099};
-    /* Percent of lanes related to a: none (no lo16 hit anywhere), a few, most, all. */
-    static const unsigned densities[] = {0, 1, 10, 50, 90, 100};
     rng_state = 1234;
-    for (size_t ki = 0; ki < sizeof(ks) / sizeof(ks[0]); ki++) {
-        const uint32_t k = ks[ki];
+    for (size_t ki = 0; ki < NTEST_KS; ki++) {
+        const uint32_t k = test_ks[ki];
         struct recs_minhash *mh = hasher(k, kernel);
-        uint64_t *a = malloc(k * sizeof(uint64_t)), *b = malloc(k * sizeof(uint64_t));
-        /* Exactly sized, so the sanitizers see any read past a plane's end. */
-        unsigned char *pa = malloc(RECS_SIG_BYTES(k)), *pb = malloc(RECS_SIG_BYTES(k));
-        assert_true(a != NULL && b != NULL && pa != NULL && pb != NULL);
-        for (size_t d = 0; d < sizeof(densities) / sizeof(densities[0]); d++) {
-            for (unsigned pattern = 0; pattern < 6; pattern++) {
-                uint32_t want = 0;
-                for (uint32_t i = 0; i < k; i++) {
-                    a[i] = rng();
-                    const bool rel = rng() % 100 < densities[d];
-                    /* Mixed pattern 5: each related lane picks a pattern of its own. */
-                    b[i] =
-                        rel ? related(a[i], pattern == 5 ? (unsigned)(rng() % 5) : pattern) : rng();
-                    want += a[i] == b[i];
-                }
-                recs_sig_pack(a, k, pa);
-                recs_sig_pack(b, k, pb);
-                assert_int_equal(recs_minhash_matches(mh, pa, pb), want);
-                assert_int_equal(recs_minhash_matches(mh, pb, pa), want);
-                assert_int_equal(recs_minhash_matches(mh, pa, pa), k);
-            }
+        for (int dd = 0; dd < NDENSITIES; dd++) {
+            const enum density d = (enum density)dd;
+            const uint32_t one = (uint32_t)(rng() % k);
+            CHECK_MATCHES(uint16_t, 16, recs_minhash_matches16);
+            CHECK_MATCHES(uint32_t, 32, recs_minhash_matches32);
+            CHECK_MATCHES(uint64_t, 64, recs_minhash_matches);
         }
-        free(a);
-        free(b);
-        free(pa);
-        free(pb);
         recs_minhash_destroy(mh);
     }
+}
+
+/* Every supported kernel gives the same bits as the scalar one on the same input. */
+static void test_kernels_agree(void **state)
+{
+    (void)state;
+    struct recs_token toks[40];
+    unsigned char bytes[40 * 16];
+    uint64_t *sig[3], *a = malloc(RECS_MINHASH_K_MAX * sizeof(uint64_t));
+    uint32_t *a32 = malloc(RECS_MINHASH_K_MAX * sizeof(uint32_t));
+    uint32_t *b32 = malloc(RECS_MINHASH_K_MAX * sizeof(uint32_t));
+    uint16_t *a16 = malloc(RECS_MINHASH_K_MAX * sizeof(uint16_t));
+    uint16_t *b16 = malloc(RECS_MINHASH_K_MAX * sizeof(uint16_t));
+    assert_true(a != NULL && a32 != NULL && b32 != NULL && a16 != NULL && b16 != NULL);
+    for (int p = 0; p < 3; p++) {
+        sig[p] = malloc(RECS_MINHASH_K_MAX * sizeof(uint64_t));
+        assert_non_null(sig[p]);
+    }
+    rng_state = 555;
+    for (size_t ki = 0; ki < NTEST_KS; ki++) {
+        const uint32_t k = test_ks[ki];
+        struct recs_minhash *mh[3] = {NULL};
+        for (int p = 0; p < 3; p++)
+            if (recs_kernel_supported(kernels[p]))
+                mh[p] = hasher(k, kernels[p]);
+        const size_t n = random_tokens(toks, bytes, 40);
+        /* a: half the positions of sig[0] at random, for matches near k / 2. */
+        recs_minhash_sign_tokens(mh[0], toks, n, sig[0]);
+        for (uint32_t i = 0; i < k; i++) {
+            a[i] = rng() % 2 ? sig[0][i] : rng();
+            a32[i] = (uint32_t)a[i];
+            a16[i] = (uint16_t)a[i];
+            b32[i] = (uint32_t)sig[0][i];
+            b16[i] = (uint16_t)sig[0][i];
+        }
+        const uint32_t first = (uint32_t)(rng() % ((k - 1) / RECS_MINHASH_BLOCK + 1)) *
+                               RECS_MINHASH_BLOCK,
+                       count = (uint32_t)(rng() % (k - first + 1));
+        for (int p = 1; p < 3; p++) {
+            if (mh[p] == NULL)
+                continue;
+            recs_minhash_sign_tokens(mh[p], toks, n, sig[p]);
+            assert_memory_equal(sig[p], sig[0], k * sizeof(uint64_t));
+            recs_minhash_sign_range(mh[p], toks, n, first, count, sig[p]);
+            if (count > 0)
+                assert_memory_equal(sig[p], sig[0] + first, count * sizeof(uint64_t));
+            assert_int_equal(recs_minhash_matches(mh[p], a, sig[0]),
+                             recs_minhash_matches(mh[0], a, sig[0]));
+            assert_int_equal(recs_minhash_matches32(mh[p], a32, b32),
+                             recs_minhash_matches32(mh[0], a32, b32));
+            assert_int_equal(recs_minhash_matches16(mh[p], a16, b16),
+                             recs_minhash_matches16(mh[0], a16, b16));
+        }
+        for (int p = 0; p < 3; p++)
+            recs_minhash_destroy(mh[p]);
+    }
+    for (int p = 0; p < 3; p++)
+        free(sig[p]);
+    free(a);
+    free(a32);
+    free(b32);
+    free(a16);
+    free(b16);
 }
 
 /* ---- tokenizer edge cases ---- */
@@ -522,37 +746,43 @@ static void test_signature_api(void **state)
     const uint32_t k = 100;
     struct recs_minhash *mh = hasher(k, RECS_KERNEL_SCALAR);
     struct recs_scratch *s = recs_scratch_create();
-    unsigned char *p1 = malloc(RECS_SIG_BYTES(k)), *p2 = malloc(RECS_SIG_BYTES(k));
+    uint64_t *s1 = malloc(k * sizeof(uint64_t)), *s2 = malloc(k * sizeof(uint64_t));
     uint64_t *sig = malloc(k * sizeof(uint64_t));
-    assert_true(s != NULL && p1 != NULL && p2 != NULL && sig != NULL);
+    assert_true(s != NULL && s1 != NULL && s2 != NULL && sig != NULL);
     bool has = true;
 
-    memset(p1, 0xff, RECS_SIG_BYTES(k));
-    assert_int_equal(recs_minhash_signature(mh, s, "The", 3, "a, of!", 6, p1, &has), 0);
+    /* No tokens: no signature, and sig is left as it was. */
+    memset(s1, 0x3c, k * sizeof(uint64_t));
+    assert_int_equal(recs_minhash_signature(mh, s, "The", 3, "a, of!", 6, s1, &has), 0);
     assert_false(has);
-    for (size_t i = 0; i < RECS_SIG_BYTES(k); i++)
-        assert_int_equal(p1[i], 0);
+    for (uint32_t i = 0; i < k; i++)
+        assert_int_equal(s1[i], 0x3c3c3c3c3c3c3c3cull);
 
     /* A set: order and repetition do not matter. */
-    assert_int_equal(recs_minhash_signature(mh, s, "Red red blue", 12, "", 0, p1, &has), 0);
+    assert_int_equal(recs_minhash_signature(mh, s, "Red red blue", 12, "", 0, s1, &has), 0);
     assert_true(has);
-    assert_int_equal(recs_minhash_signature(mh, s, "blue", 4, "RED", 3, p2, &has), 0);
+    assert_int_equal(recs_minhash_signature(mh, s, "blue", 4, "RED", 3, s2, &has), 0);
     assert_true(has);
-    assert_memory_equal(p1, p2, RECS_SIG_BYTES(k));
-    assert_int_equal(recs_minhash_matches(mh, p1, p2), k);
+    assert_memory_equal(s1, s2, k * sizeof(uint64_t));
+    assert_int_equal(recs_minhash_matches(mh, s1, s2), k);
 
-    /* The packed signature is sign_tokens + pack. */
+    /* The signature is sign_tokens over the tokenized text. */
     const struct recs_token toks[] = {{(const unsigned char *)"red", 3},
                                       {(const unsigned char *)"blue", 4}};
     recs_minhash_sign_tokens(mh, toks, 2, sig);
-    recs_sig_pack(sig, k, p2);
-    assert_memory_equal(p1, p2, RECS_SIG_BYTES(k));
+    assert_memory_equal(s1, sig, k * sizeof(uint64_t));
 
-    assert_int_equal(recs_minhash_signature(mh, s, NULL, 1, "", 0, p1, &has), -1);
+    /* Another text shares some positions only. */
+    assert_int_equal(recs_minhash_signature(mh, s, "red green", 9, "", 0, s2, &has), 0);
+    const uint32_t m = recs_minhash_matches(mh, s1, s2);
+    assert_true(m > 0 && m < k);
+
+    assert_int_equal(recs_minhash_signature(mh, s, NULL, 1, "", 0, s1, &has), -1);
     assert_int_equal(recs_minhash_signature(mh, s, "x", 1, "", 0, NULL, &has), -1);
+    assert_int_equal(recs_minhash_signature(mh, s, "x", 1, "", 0, s1, NULL), -1);
     free(sig);
-    free(p1);
-    free(p2);
+    free(s1);
+    free(s2);
     recs_scratch_destroy(s);
     recs_minhash_destroy(mh);
 }
@@ -625,10 +855,11 @@ int main(void)
         cmocka_unit_test(test_kernel_names),       cmocka_unit_test(test_fnv_vectors),
         cmocka_unit_test(test_token_vectors),      PER_KERNEL(test_hk_vectors),
         PER_KERNEL(test_signature_prefix_vectors), PER_KERNEL(test_ranking_vectors),
-        PER_KERNEL(test_kernel_vs_naive),          PER_KERNEL(test_matches_random),
-        cmocka_unit_test(test_pack_roundtrip),     cmocka_unit_test(test_tokenize_edges),
-        cmocka_unit_test(test_tokenize_large),     cmocka_unit_test(test_tokenize_limits),
-        cmocka_unit_test(test_signature_api),      cmocka_unit_test(test_create_limits),
+        PER_KERNEL(test_kernel_vs_naive),          PER_KERNEL(test_sign_range),
+        PER_KERNEL(test_matches_random),           cmocka_unit_test(test_kernels_agree),
+        cmocka_unit_test(test_tokenize_edges),     cmocka_unit_test(test_tokenize_large),
+        cmocka_unit_test(test_tokenize_limits),    cmocka_unit_test(test_signature_api),
+        cmocka_unit_test(test_create_limits),
     };
     return cmocka_run_group_tests(tests, load_vectors, free_vectors);
 }

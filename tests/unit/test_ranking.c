@@ -6,6 +6,7 @@
  */
 #include <setjmp.h>
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -88,7 +89,7 @@ static PGresult *vector_rows(int64_t override_id, const char *override)
     return res;
 }
 
-static void check_rankings(recs_kernel kernel, unsigned threads)
+static void check_rankings(recs_kernel kernel, unsigned threads, bool signatures)
 {
     struct recs_minhash *mh = NULL;
     struct recs_catalog *cat = NULL;
@@ -97,10 +98,11 @@ static void check_rankings(recs_kernel kernel, unsigned threads)
     size_t i;
 
     assert_int_equal(recs_minhash_create(1500, kernel, &mh), 0);
-    assert_int_equal(recs_catalog_build(mh, rows, 7, NULL, threads, &cat), 0);
+    assert_int_equal(recs_catalog_build(mh, rows, 7, signatures, NULL, threads, &cat), 0);
     PQclear(rows);
     assert_int_equal(recs_catalog_count(cat), 13);
-    assert_int_equal(recs_catalog_computed(cat), 13);
+    assert_int_equal(recs_catalog_has_signatures(cat), signatures);
+    assert_int_equal(recs_catalog_computed(cat), signatures ? 13 : 0);
     json_array_foreach(json_object_get(vectors, "expected"), i, want)
     {
         const char *slug = json_string_value(json_object_get(want, "target"));
@@ -136,8 +138,11 @@ static void test_rankings_every_kernel(void **state)
             printf("kernel %s not supported here: skipped\n", recs_kernel_name(kernels[i]));
             continue;
         }
-        check_rankings(kernels[i], 1);
-        check_rankings(kernels[i], 2);
+        /* interned ids (cache on), and hashing on the fly (cache off) */
+        check_rankings(kernels[i], 1, true);
+        check_rankings(kernels[i], 2, true);
+        check_rankings(kernels[i], 1, false);
+        check_rankings(kernels[i], 2, false);
     }
 }
 
@@ -151,7 +156,7 @@ static void test_limits_and_lookup(void **state)
 
     (void)state;
     assert_int_equal(recs_minhash_create(1500, RECS_KERNEL_AUTO, &mh), 0);
-    assert_int_equal(recs_catalog_build(mh, rows, 1, NULL, 1, &cat), 0);
+    assert_int_equal(recs_catalog_build(mh, rows, 1, true, NULL, 1, &cat), 0);
     PQclear(rows);
     assert_int_equal(recs_catalog_find(cat, "no-such-slug"), -1);
     assert_int_equal(recs_catalog_find(cat, "linen-summer-shir"), -1);
@@ -178,31 +183,55 @@ static void test_limits_and_lookup(void **state)
     recs_minhash_destroy(mh);
 }
 
-static void test_rebuild_reuses_unchanged_products(void **state)
+/* The ranking of slug in catalog, as "id:matches id:matches ...". */
+static void ranking_text(const struct recs_minhash *mh, const struct recs_catalog *cat,
+                         const char *slug, char *buf, size_t len)
+{
+    struct recs_ranked out[100];
+    size_t count = 0, off = 0;
+
+    assert_int_equal(recs_rank_top(mh, cat, (size_t)recs_catalog_find(cat, slug), 100, 2, out,
+                                   &count),
+                     0);
+    buf[0] = '\0';
+    for (size_t i = 0; i < count && off < len; i++)
+        off += (size_t)snprintf(buf + off, len - off, "%lld:%u ",
+                                (long long)recs_catalog_product(cat, out[i].index)->id,
+                                out[i].matches);
+}
+
+static void test_rebuild_shares_unchanged_rows(void **state)
 {
     struct recs_minhash *mh = NULL;
-    struct recs_catalog *first = NULL, *second = NULL, *fresh = NULL;
+    struct recs_catalog *first = NULL, *same = NULL, *changed = NULL, *fresh = NULL;
     PGresult *rows = vector_rows(0, NULL);
-    PGresult *changed = vector_rows(3, "A linen shirt, breathable, relaxed collar, summer days.");
+    PGresult *changed_rows = vector_rows(3, "A linen shirt, breathable, relaxed collar, summer.");
+    char a[2048], b[2048];
 
     (void)state;
     assert_int_equal(recs_minhash_create(1500, RECS_KERNEL_AUTO, &mh), 0);
-    assert_int_equal(recs_catalog_build(mh, rows, 1, NULL, 2, &first), 0);
-    assert_int_equal(recs_catalog_build(mh, changed, 2, first, 2, &second), 0);
-    assert_int_equal(recs_catalog_reused(second), 12);
-    assert_int_equal(recs_catalog_computed(second), 1);
-    assert_int_equal(recs_catalog_version(second), 2);
-    /* the old snapshot stays valid and unchanged while someone holds it */
-    recs_catalog_unref(first);
-    assert_int_equal(recs_catalog_build(mh, changed, 2, NULL, 1, &fresh), 0);
-    for (size_t i = 0; i < recs_catalog_count(fresh); i++) {
-        const struct recs_product *a = recs_catalog_product(second, i);
-        const struct recs_product *b = recs_catalog_product(fresh, i);
-        assert_int_equal(a->id, b->id);
-        assert_string_equal(a->description, b->description);
-        assert_int_equal(recs_minhash_matches(mh, a->signature, b->signature), 1500);
-    }
-    /* ids must ascend: the merge with the previous snapshot relies on it */
+    assert_int_equal(recs_catalog_build(mh, rows, 1, true, NULL, 2, &first), 0);
+    assert_false(recs_catalog_shared(first));
+    /* the same rows under a new version share the data */
+    assert_int_equal(recs_catalog_build(mh, rows, 2, true, first, 2, &same), 0);
+    assert_true(recs_catalog_shared(same));
+    assert_int_equal(recs_catalog_computed(same), 0);
+    assert_int_equal(recs_catalog_version(same), 2);
+    /* a changed description is rebuilt, and ranks like a from-scratch build */
+    assert_int_equal(recs_catalog_build(mh, changed_rows, 3, true, same, 2, &changed), 0);
+    assert_false(recs_catalog_shared(changed));
+    assert_int_equal(recs_catalog_computed(changed), 13);
+    recs_catalog_unref(first); /* the shared data lives on in "same" */
+    ranking_text(mh, same, "linen-summer-shirt", a, sizeof(a));
+    assert_non_null(strstr(a, "2:344 "));
+    recs_catalog_unref(same);
+    assert_int_equal(recs_catalog_build(mh, changed_rows, 3, false, NULL, 1, &fresh), 0);
+    ranking_text(mh, changed, "linen-summer-shirt", a, sizeof(a));
+    ranking_text(mh, fresh, "linen-summer-shirt", b, sizeof(b));
+    assert_string_equal(a, b);
+    assert_string_not_equal(a, "");
+
+    /* ids must ascend: ties and the slug index rely on it */
     PGresult *unordered = empty_rows();
     set_text(unordered, 0, 0, "2");
     set_text(unordered, 1, 0, "1");
@@ -212,13 +241,50 @@ static void test_rebuild_reuses_unchanged_products(void **state)
         set_text(unordered, r, 5, NULL);
     }
     struct recs_catalog *bad = NULL;
-    assert_int_equal(recs_catalog_build(mh, unordered, 1, NULL, 1, &bad), -1);
+    assert_int_equal(recs_catalog_build(mh, unordered, 1, true, NULL, 1, &bad), -1);
     assert_null(bad);
     PQclear(unordered);
     PQclear(rows);
-    PQclear(changed);
-    recs_catalog_unref(second);
+    PQclear(changed_rows);
+    recs_catalog_unref(changed);
     recs_catalog_unref(fresh);
+    recs_minhash_destroy(mh);
+}
+
+/* More than 65,536 distinct values at a position: ids become 32-bit and
+ * the ranking is still exact (K = 64 keeps this quick under valgrind). */
+static void test_wide_ids(void **state)
+{
+    enum { N = 100000 };
+    struct recs_minhash *mh = NULL;
+    struct recs_catalog *wide = NULL, *plain = NULL;
+    PGresult *rows = empty_rows();
+    char id[32], title[96], a[2048], b[2048];
+
+    (void)state;
+    for (int i = 0; i < N; i++) {
+        snprintf(id, sizeof(id), "%d", i + 1);
+        /* three words of its own, so that most positions keep one of them,
+         * plus a word shared by each ten */
+        snprintf(title, sizeof(title), "a%dx b%dx c%dx group%d", i, i, i, i / 10);
+        set_text(rows, i, 0, id);
+        set_text(rows, i, 1, id);
+        set_text(rows, i, 2, title);
+        set_text(rows, i, 3, "");
+        set_text(rows, i, 4, "1");
+        set_text(rows, i, 5, NULL);
+    }
+    assert_int_equal(recs_minhash_create(64, RECS_KERNEL_AUTO, &mh), 0);
+    assert_int_equal(recs_catalog_build(mh, rows, 1, true, NULL, 2, &wide), 0);
+    assert_int_equal(recs_catalog_build(mh, rows, 1, false, NULL, 2, &plain), 0);
+    assert_true(recs_catalog_bytes(wide) >= (size_t)N * 64 * 4);
+    ranking_text(mh, wide, "12345", a, sizeof(a));
+    ranking_text(mh, plain, "12345", b, sizeof(b));
+    assert_string_equal(a, b);
+    assert_non_null(strstr(a, "12341:")); /* its group comes first */
+    recs_catalog_unref(wide);
+    recs_catalog_unref(plain);
+    PQclear(rows);
     recs_minhash_destroy(mh);
 }
 
@@ -236,7 +302,7 @@ static void test_render(void **state)
     /* invalid UTF-8 in a title must still give valid JSON */
     set_text(rows, 11, 2, "bad \xff\xfe byte");
     assert_int_equal(recs_minhash_create(1500, RECS_KERNEL_AUTO, &mh), 0);
-    assert_int_equal(recs_catalog_build(mh, rows, 1, NULL, 1, &cat), 0);
+    assert_int_equal(recs_catalog_build(mh, rows, 1, true, NULL, 1, &cat), 0);
     body = recs_render_recommendations(cat, 0, ranked, 2, 1500, &len);
     assert_non_null(body);
     assert_int_equal(strlen(body), len);
@@ -271,7 +337,8 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_rankings_every_kernel),
         cmocka_unit_test(test_limits_and_lookup),
-        cmocka_unit_test(test_rebuild_reuses_unchanged_products),
+        cmocka_unit_test(test_rebuild_shares_unchanged_rows),
+        cmocka_unit_test(test_wide_ids),
         cmocka_unit_test(test_render),
     };
     return cmocka_run_group_tests_name("ranking", tests, setup, teardown);

@@ -128,12 +128,63 @@ static void test_error_messages(void **state)
     assert_string_equal(recs_route_error_message(RECS_ROUTE_NOT_FOUND), "not found");
 }
 
+static void test_etag_matching(void **state)
+{
+    (void)state;
+    assert_true(recs_route_etag_matches("\"v1\"", "\"v1\""));
+    assert_true(recs_route_etag_matches("W/\"v1\"", "\"v1\""));
+    assert_true(recs_route_etag_matches("\"a\", \"v1\" ,\"b\"", "\"v1\""));
+    assert_true(recs_route_etag_matches("*", "\"v1\""));
+    assert_false(recs_route_etag_matches("\"v2\"", "\"v1\""));
+    assert_false(recs_route_etag_matches("v1", "\"v1\""));
+    assert_false(recs_route_etag_matches("\"v1", "\"v1\""));
+    assert_false(recs_route_etag_matches("", "\"v1\""));
+    assert_false(recs_route_etag_matches(" , ,", "\"v1\""));
+    assert_false(recs_route_etag_matches(NULL, "\"v1\""));
+}
+
+static void test_request_ids(void **state)
+{
+    char long_id[200];
+
+    (void)state;
+    assert_true(recs_route_request_id_valid("abc-123_X.y:z"));
+    assert_false(recs_route_request_id_valid(""));
+    assert_false(recs_route_request_id_valid("a b"));
+    assert_false(recs_route_request_id_valid("a\"b"));
+    assert_false(recs_route_request_id_valid("a\nb"));
+    assert_false(recs_route_request_id_valid("caf\xc3\xa9"));
+    memset(long_id, 'a', sizeof(long_id));
+    long_id[128] = '\0';
+    assert_true(recs_route_request_id_valid(long_id));
+    long_id[128] = 'a';
+    long_id[129] = '\0';
+    assert_false(recs_route_request_id_valid(long_id));
+}
+
+static void test_cors_origins(void **state)
+{
+    const char *list = "https://shop.example, https://m.shop.example";
+
+    (void)state;
+    assert_true(recs_route_origin_allowed(list, "https://shop.example"));
+    assert_true(recs_route_origin_allowed(list, "https://m.shop.example"));
+    assert_false(recs_route_origin_allowed(list, "https://evil.example"));
+    assert_false(recs_route_origin_allowed(list, "https://shop.example.evil"));
+    assert_false(recs_route_origin_allowed(list, "https://shop.exampl"));
+    assert_false(recs_route_origin_allowed(list, ""));
+    assert_false(recs_route_origin_allowed("", "https://shop.example"));
+    assert_true(recs_route_origin_allowed("*", "https://anything.example"));
+    assert_false(recs_route_origin_allowed("*", NULL));
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_limit_parsing), cmocka_unit_test(test_slug_validation),
         cmocka_unit_test(test_unescape),      cmocka_unit_test(test_routing),
-        cmocka_unit_test(test_error_messages),
+        cmocka_unit_test(test_error_messages), cmocka_unit_test(test_etag_matching),
+        cmocka_unit_test(test_request_ids),   cmocka_unit_test(test_cors_origins),
     };
     return cmocka_run_group_tests_name("route", tests, NULL, NULL);
 }
