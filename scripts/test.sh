@@ -31,9 +31,13 @@ stage "unit under ASan+UBSan" env LABEL=asan scripts/run-unit.sh "${asan_units[@
 pgdir=$(mktemp -d /tmp/recs-test.XXXXXX)
 trap 'scripts/pg.sh destroy "$pgdir"' EXIT
 scripts/pg.sh start "$pgdir" || exit 1
-integration() { # integration BINARY CACHE
-  RECS_BIN=$1 RECS_TEST_CACHE=$2 RECS_TEST_PGDIR=$pgdir RECS_TEST_PGCTL="$PWD/scripts/pg.sh" \
-    RECS_TEST_VECTORS=tests/fixtures/vectors.json build/tests/integration
+integration() { # integration BINARY CACHE: every integration test binary
+  local t rc=0
+  for t in build/tests/integration_*; do
+    RECS_BIN=$1 RECS_TEST_CACHE=$2 RECS_TEST_PGDIR=$pgdir RECS_TEST_PGCTL="$PWD/scripts/pg.sh" \
+      RECS_TEST_VECTORS=tests/fixtures/vectors.json "$t" || rc=1
+  done
+  return $rc
 }
 stage "integration (cache on)" integration build/recs on
 stage "integration (cache off)" integration build/recs off

@@ -11,11 +11,19 @@
 #include "catalog.h"
 
 #include <errno.h>
+#include <omp.h>
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 
 enum { COL_ID, COL_SLUG, COL_TITLE, COL_DESCRIPTION, COL_PRICE, COL_CATEGORY, NCOLS };
+
+/* Measured on the synthetic catalogs: one postings increment costs about
+ * the time of scanning this many ids. */
+#define INDEX_VS_SCAN 4
+/* Below these amounts of work a parallel region costs more than it saves. */
+#define PARALLEL_MIN_HITS 100000
+#define PARALLEL_MIN_SCAN 2048
 
 /* What a snapshot holds; shared between snapshots of identical rows. */
 struct catalog_data {
@@ -26,6 +34,9 @@ struct catalog_data {
     unsigned id_bytes;             /* 2 or 4; 0 when built without signatures */
     size_t row_stride;             /* bytes per product row of ids, a multiple of 64 */
     unsigned char *ids;            /* count rows of K ids */
+    uint32_t k;
+    uint32_t **offsets;  /* per position: D + 1 offsets into its postings, D = distinct ids */
+    uint32_t **postings; /* per position: product indexes grouped by id, ascending in a group */
     uint32_t *slots;               /* slug hash table: product index + 1, 0 = empty */
     size_t slot_mask;
     size_t bytes;
@@ -64,8 +75,20 @@ static void data_free(struct catalog_data *d)
     free(d->products);
     free(d->strings);
     free(d->ids);
+    for (uint32_t k = 0; d->offsets != NULL && k < d->k; k++) {
+        free(d->offsets[k]);
+        free(d->postings[k]);
+    }
+    free(d->offsets);
+    free(d->postings);
     free(d->slots);
     free(d);
+}
+
+static uint32_t id_at(const struct catalog_data *d, size_t product, uint32_t k)
+{
+    const unsigned char *row = d->ids + product * d->row_stride;
+    return d->id_bytes == 2 ? ((const uint16_t *)row)[k] : ((const uint32_t *)row)[k];
 }
 
 static void data_unref(struct catalog_data *d)
@@ -189,6 +212,7 @@ static int tokenize_all(struct catalog_data *d, struct token_set *sets, unsigned
                 continue;
             }
             sets[i].count = n;
+            d->products[i].has_signature = n > 0;
             copy = (unsigned char *)(sets[i].tokens + n);
             for (size_t t = 0; t < n; t++) {
                 memcpy(copy, tokens[t].bytes, tokens[t].len);
@@ -251,6 +275,40 @@ static uint32_t dict_intern(struct dict *dict, uint64_t value)
 
 enum intern_result { INTERN_OK, INTERN_NO_MEMORY, INTERN_TOO_MANY };
 
+/* The inverted index of one block of positions, from the ids just interned:
+ * a counting sort of the products by id, per position. */
+static enum intern_result index_block(struct catalog_data *d, uint32_t first, uint32_t count,
+                                      const struct dict *dicts)
+{
+    for (uint32_t j = 0; j < count; j++) {
+        uint32_t k = first + j, distinct = dicts[j].count;
+        uint32_t *offsets = calloc((size_t)distinct + 1, sizeof(*offsets));
+        uint32_t *postings = malloc((d->count ? d->count : 1) * sizeof(*postings));
+
+        free(d->offsets[k]);
+        free(d->postings[k]);
+        d->offsets[k] = offsets;
+        d->postings[k] = postings;
+        if (offsets == NULL || postings == NULL)
+            return INTERN_NO_MEMORY;
+        for (size_t i = 0; i < d->count; i++) {
+            if (d->products[i].has_signature)
+                offsets[id_at(d, i, k) + 1]++;
+        }
+        for (uint32_t v = 0; v < distinct; v++)
+            offsets[v + 1] += offsets[v];
+        /* fill using offsets[v] as the cursor, then shift it back */
+        for (size_t i = 0; i < d->count; i++) {
+            if (d->products[i].has_signature)
+                postings[offsets[id_at(d, i, k)]++] = (uint32_t)i;
+        }
+        for (uint32_t v = distinct; v > 0; v--)
+            offsets[v] = offsets[v - 1];
+        offsets[0] = 0;
+    }
+    return INTERN_OK;
+}
+
 /* Signs every product for one block of positions and interns the values. */
 static enum intern_result intern_block(struct catalog_data *d, const struct recs_minhash *mh,
                                        const struct token_set *sets, uint32_t first,
@@ -282,7 +340,7 @@ static enum intern_result intern_block(struct catalog_data *d, const struct recs
                 ((uint32_t *)row)[first + j] = id;
         }
     }
-    return INTERN_OK;
+    return index_block(d, first, count, dicts);
 }
 
 static enum intern_result intern_all(struct catalog_data *d, const struct recs_minhash *mh,
@@ -329,7 +387,11 @@ static int build_signatures(struct catalog_data *d, const struct recs_minhash *m
     struct token_set *sets = calloc(d->count ? d->count : 1, sizeof(*sets));
     enum intern_result r = INTERN_NO_MEMORY;
 
-    if (sets == NULL || tokenize_all(d, sets, threads) != 0)
+    d->k = recs_minhash_k(mh);
+    d->offsets = calloc(d->k, sizeof(*d->offsets));
+    d->postings = calloc(d->k, sizeof(*d->postings));
+    if (sets == NULL || d->offsets == NULL || d->postings == NULL ||
+        tokenize_all(d, sets, threads) != 0)
         goto out;
     d->id_bytes = 2;
     r = intern_all(d, mh, sets, threads);
@@ -337,10 +399,9 @@ static int build_signatures(struct catalog_data *d, const struct recs_minhash *m
         d->id_bytes = 4;
         r = intern_all(d, mh, sets, threads);
     }
-    for (size_t i = 0; r == INTERN_OK && i < d->count; i++)
-        d->products[i].has_signature = sets[i].count > 0;
     d->computed = d->count;
     d->bytes += d->count * d->row_stride;
+    d->bytes += (size_t)d->k * d->count * sizeof(uint32_t); /* postings; offsets are smaller */
 out:
     free_token_sets(sets, d->count);
     return r == INTERN_OK ? 0 : -1;
@@ -478,4 +539,72 @@ uint32_t recs_catalog_matches(const struct recs_catalog *catalog, const struct r
     if (d->id_bytes == 2)
         return recs_minhash_matches16(mh, ra, rb);
     return recs_minhash_matches32(mh, ra, rb);
+}
+
+/* Counts through the inverted index: one increment per matching pair. */
+static int count_postings(const struct catalog_data *d, size_t target, unsigned threads,
+                          uint32_t *matches)
+{
+    uint32_t **extra = NULL;
+    atomic_int failed = 0;
+
+    memset(matches, 0, d->count * sizeof(*matches));
+    if (threads > 1) {
+        extra = calloc(threads, sizeof(*extra));
+        if (extra == NULL)
+            return -1;
+    }
+#pragma omp parallel num_threads(threads) if (threads > 1)
+    {
+        unsigned t = (unsigned)omp_get_thread_num();
+        uint32_t *counts = matches;
+        if (t > 0) {
+            counts = extra[t] = calloc(d->count ? d->count : 1, sizeof(*counts));
+            if (counts == NULL)
+                atomic_store(&failed, 1);
+        }
+#pragma omp for schedule(static)
+        for (uint32_t k = 0; k < d->k; k++) {
+            uint32_t v = id_at(d, target, k);
+            const uint32_t *p = d->postings[k] + d->offsets[k][v];
+            const uint32_t *end = d->postings[k] + d->offsets[k][v + 1];
+            if (counts == NULL)
+                continue;
+            for (; p < end; p++)
+                counts[*p]++;
+        }
+#pragma omp for schedule(static)
+        for (size_t i = 0; i < d->count; i++) {
+            for (unsigned u = 1; extra != NULL && u < threads; u++)
+                matches[i] += extra[u] ? extra[u][i] : 0;
+        }
+    }
+    for (unsigned u = 1; extra != NULL && u < threads; u++)
+        free(extra[u]);
+    free(extra);
+    return atomic_load(&failed) ? -1 : 0;
+}
+
+int recs_catalog_score_all(const struct recs_catalog *catalog, const struct recs_minhash *mh,
+                           size_t target, unsigned threads, uint32_t *matches)
+{
+    const struct catalog_data *d = catalog->data;
+    size_t n = d->count, hits = 0;
+
+    if (!d->products[target].has_signature) {
+        memset(matches, 0, n * sizeof(*matches));
+        return 0;
+    }
+    for (uint32_t k = 0; k < d->k; k++) {
+        uint32_t v = id_at(d, target, k);
+        hits += d->offsets[k][v + 1] - d->offsets[k][v];
+    }
+    /* An increment costs about as much as scanning INDEX_VS_SCAN ids. */
+    if (hits * INDEX_VS_SCAN < n * d->k)
+        return count_postings(d, target, hits >= PARALLEL_MIN_HITS ? threads : 1, matches);
+
+#pragma omp parallel for num_threads(threads) if (n >= PARALLEL_MIN_SCAN) schedule(static)
+    for (size_t i = 0; i < n; i++)
+        matches[i] = recs_catalog_matches(catalog, mh, target, i);
+    return 0;
 }

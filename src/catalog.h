@@ -9,6 +9,13 @@
  * 1500) instead of 12 KB and stays exact. Ids only mean something inside one
  * snapshot.
  *
+ * Beside the ids, a snapshot keeps an inverted index: for each position and
+ * id, the products holding that id there. Scoring one target against all
+ * products then costs one increment per matching (product, position) pair,
+ * the sum of the target's matches, instead of n x K comparisons; when the
+ * target's values are so common that this sum nears the scan, the scan is
+ * used instead.
+ *
  * Snapshots are reference-counted and shared by the requests reading them;
  * nothing in one changes after it is built, so readers need no lock.
  */
@@ -69,5 +76,11 @@ long recs_catalog_find(const struct recs_catalog *catalog, const char *slug);
  * signature. Only for snapshots built with signatures. */
 uint32_t recs_catalog_matches(const struct recs_catalog *catalog, const struct recs_minhash *mh,
                               size_t a, size_t b);
+
+/* matches[i] = matches between target and product i, for every product
+ * (target included), with up to threads OpenMP threads. Only for snapshots
+ * built with signatures. Returns 0, or -1 when memory runs out. */
+int recs_catalog_score_all(const struct recs_catalog *catalog, const struct recs_minhash *mh,
+                           size_t target, unsigned threads, uint32_t *matches);
 
 #endif

@@ -288,73 +288,82 @@ T_AVX512 void recs_sign_avx512(const uint64_t *prefix, uint32_t k, const struct 
         sign_block512(prefix + i, tokens, ntokens, sig + i, rem, 1);
 }
 
-/* Each compare gives a mask; its popcount goes to one of four independent
- * scalar sums. (Adding the masks into vector counters, as the AVX2 path does,
- * measured slower here: GCC copies merge-masked registers around.) The tail is
- * one masked load, which never touches the memory of masked-off lanes. */
+/* Each compare's mask adds one to the equal lanes of a vector of counters; two
+ * of them, each vector of input going to one, summed at the end. Measured on
+ * Zen 4 (bench_kernel), this streams faster than the popcount of every mask
+ * (fewer instructions per loaded vector, so more loads in flight) and than
+ * four counters, and is as fast when the rows are in cache. The tail is one
+ * masked load, which never touches the memory of masked-off lanes. */
 T_AVX512 uint32_t recs_match16_avx512(const uint16_t *a, const uint16_t *b, uint32_t k)
 {
-    uint32_t n0 = 0, n1 = 0, n2 = 0, n3 = 0;
+    const __m512i one = _mm512_set1_epi16(1);
+    __m512i c0 = _mm512_setzero_si512(), c1 = c0;
     size_t i = 0;
 #define EQ16(j) _mm512_cmpeq_epi16_mask(_mm512_loadu_si512(a + (j)), _mm512_loadu_si512(b + (j)))
-    for (; i + 128 <= k; i += 128) {
-        n0 += (uint32_t)__builtin_popcount(EQ16(i));
-        n1 += (uint32_t)__builtin_popcount(EQ16(i + 32));
-        n2 += (uint32_t)__builtin_popcount(EQ16(i + 64));
-        n3 += (uint32_t)__builtin_popcount(EQ16(i + 96));
+    for (; i + 64 <= k; i += 64) {
+        c0 = _mm512_mask_add_epi16(c0, EQ16(i), c0, one);
+        c1 = _mm512_mask_add_epi16(c1, EQ16(i + 32), c1, one);
     }
-    for (; i + 32 <= k; i += 32)
-        n0 += (uint32_t)__builtin_popcount(EQ16(i));
+    if (i + 32 <= k) {
+        c0 = _mm512_mask_add_epi16(c0, EQ16(i), c0, one);
+        i += 32;
+    }
 #undef EQ16
     if (i < k) {
         const __mmask32 lm = (__mmask32)((1u << (k - i)) - 1);
-        n1 += (uint32_t)__builtin_popcount(_mm512_mask_cmpeq_epi16_mask(
-            lm, _mm512_maskz_loadu_epi16(lm, a + i), _mm512_maskz_loadu_epi16(lm, b + i)));
+        const __mmask32 eq = _mm512_mask_cmpeq_epi16_mask(lm, _mm512_maskz_loadu_epi16(lm, a + i),
+                                                          _mm512_maskz_loadu_epi16(lm, b + i));
+        c1 = _mm512_mask_add_epi16(c1, eq, c1, one);
     }
-    return n0 + n1 + n2 + n3;
+    /* madd pairs the 16-bit counters into 32-bit sums. */
+    return (uint32_t)_mm512_reduce_add_epi32(_mm512_madd_epi16(_mm512_add_epi16(c0, c1), one));
 }
 
 T_AVX512 uint32_t recs_match32_avx512(const uint32_t *a, const uint32_t *b, uint32_t k)
 {
-    uint32_t n0 = 0, n1 = 0, n2 = 0, n3 = 0;
+    const __m512i one = _mm512_set1_epi32(1);
+    __m512i c0 = _mm512_setzero_si512(), c1 = c0;
     size_t i = 0;
 #define EQ32(j) _mm512_cmpeq_epi32_mask(_mm512_loadu_si512(a + (j)), _mm512_loadu_si512(b + (j)))
-    for (; i + 64 <= k; i += 64) {
-        n0 += (uint32_t)__builtin_popcount(EQ32(i));
-        n1 += (uint32_t)__builtin_popcount(EQ32(i + 16));
-        n2 += (uint32_t)__builtin_popcount(EQ32(i + 32));
-        n3 += (uint32_t)__builtin_popcount(EQ32(i + 48));
+    for (; i + 32 <= k; i += 32) {
+        c0 = _mm512_mask_add_epi32(c0, EQ32(i), c0, one);
+        c1 = _mm512_mask_add_epi32(c1, EQ32(i + 16), c1, one);
     }
-    for (; i + 16 <= k; i += 16)
-        n0 += (uint32_t)__builtin_popcount(EQ32(i));
+    if (i + 16 <= k) {
+        c0 = _mm512_mask_add_epi32(c0, EQ32(i), c0, one);
+        i += 16;
+    }
 #undef EQ32
     if (i < k) {
         const __mmask16 lm = (__mmask16)((1u << (k - i)) - 1);
-        n1 += (uint32_t)__builtin_popcount(_mm512_mask_cmpeq_epi32_mask(
-            lm, _mm512_maskz_loadu_epi32(lm, a + i), _mm512_maskz_loadu_epi32(lm, b + i)));
+        const __mmask16 eq = _mm512_mask_cmpeq_epi32_mask(lm, _mm512_maskz_loadu_epi32(lm, a + i),
+                                                          _mm512_maskz_loadu_epi32(lm, b + i));
+        c1 = _mm512_mask_add_epi32(c1, eq, c1, one);
     }
-    return n0 + n1 + n2 + n3;
+    return (uint32_t)_mm512_reduce_add_epi32(_mm512_add_epi32(c0, c1));
 }
 
 T_AVX512 uint32_t recs_match64_avx512(const uint64_t *a, const uint64_t *b, uint32_t k)
 {
-    uint32_t n0 = 0, n1 = 0, n2 = 0, n3 = 0;
+    const __m512i one = _mm512_set1_epi64(1);
+    __m512i c0 = _mm512_setzero_si512(), c1 = c0;
     size_t i = 0;
 #define EQ64(j) _mm512_cmpeq_epi64_mask(_mm512_loadu_si512(a + (j)), _mm512_loadu_si512(b + (j)))
-    for (; i + 32 <= k; i += 32) {
-        n0 += (uint32_t)__builtin_popcount(EQ64(i));
-        n1 += (uint32_t)__builtin_popcount(EQ64(i + 8));
-        n2 += (uint32_t)__builtin_popcount(EQ64(i + 16));
-        n3 += (uint32_t)__builtin_popcount(EQ64(i + 24));
+    for (; i + 16 <= k; i += 16) {
+        c0 = _mm512_mask_add_epi64(c0, EQ64(i), c0, one);
+        c1 = _mm512_mask_add_epi64(c1, EQ64(i + 8), c1, one);
     }
-    for (; i + 8 <= k; i += 8)
-        n0 += (uint32_t)__builtin_popcount(EQ64(i));
+    if (i + 8 <= k) {
+        c0 = _mm512_mask_add_epi64(c0, EQ64(i), c0, one);
+        i += 8;
+    }
 #undef EQ64
     if (i < k) {
         const __mmask8 lm = (__mmask8)((1u << (k - i)) - 1);
-        n1 += (uint32_t)__builtin_popcount(_mm512_mask_cmpeq_epi64_mask(
-            lm, _mm512_maskz_loadu_epi64(lm, a + i), _mm512_maskz_loadu_epi64(lm, b + i)));
+        const __mmask8 eq = _mm512_mask_cmpeq_epi64_mask(lm, _mm512_maskz_loadu_epi64(lm, a + i),
+                                                         _mm512_maskz_loadu_epi64(lm, b + i));
+        c1 = _mm512_mask_add_epi64(c1, eq, c1, one);
     }
-    return n0 + n1 + n2 + n3;
+    return (uint32_t)_mm512_reduce_add_epi64(_mm512_add_epi64(c0, c1));
 }
 #endif

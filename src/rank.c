@@ -1,7 +1,7 @@
 /*
  * rank.c - parallel scoring and top-k selection.
  *
- * A snapshot with signatures needs only comparisons of interned ids. One
+ * A snapshot with signatures scores through its own index (catalog.h). One
  * without (the cache turned off) gets every signature computed here, each
  * thread hashing its candidates into its own buffer and comparing at once,
  * so nothing of size n x K is ever allocated.
@@ -13,9 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* Below these many candidates a parallel region costs more than it saves:
- * a comparison takes well under a microsecond, a signature several. */
-#define PARALLEL_MIN_COMPARE 2048
+/* Below this many candidates a parallel region costs more than it saves. */
 #define PARALLEL_MIN_SIGN 32
 
 /* true if a ranks before b: more matches, then the smaller id. */
@@ -56,16 +54,6 @@ static void sift_up(const struct recs_catalog *c, struct recs_ranked *heap, size
         heap[parent] = t;
         i = parent;
     }
-}
-
-static void compare_ids(const struct recs_minhash *mh, const struct recs_catalog *catalog,
-                        size_t target, unsigned threads, uint32_t *matches)
-{
-    size_t n = recs_catalog_count(catalog);
-
-#pragma omp parallel for num_threads(threads) if (n >= PARALLEL_MIN_COMPARE) schedule(static)
-    for (size_t i = 0; i < n; i++)
-        matches[i] = recs_catalog_matches(catalog, mh, target, i);
 }
 
 static int sign_product(const struct recs_minhash *mh, struct recs_scratch *scratch,
@@ -131,9 +119,9 @@ int recs_rank_top(const struct recs_minhash *mh, const struct recs_catalog *cata
     threads = threads ? threads : 1;
     /* Each candidate writes only its own slot; the selection below is
      * sequential, so the ranking never depends on the thread count. */
-    if (recs_catalog_has_signatures(catalog))
-        compare_ids(mh, catalog, target, threads, matches);
-    else if (sign_and_compare(mh, catalog, target, threads, matches) != 0) {
+    if ((recs_catalog_has_signatures(catalog)
+             ? recs_catalog_score_all(catalog, mh, target, threads, matches)
+             : sign_and_compare(mh, catalog, target, threads, matches)) != 0) {
         free(matches);
         return -1;
     }

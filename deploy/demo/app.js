@@ -139,7 +139,7 @@
   function describeError(err, slug) {
     const status = err && err.status;
     if (status === 404) return { title: 'Product not found', text: `There is no product “${slug}” in the catalog.` };
-    if (status === 400) return { title: 'Invalid request', text: `“${slug}” is not a valid product: ${err.message}.` };
+    if (status === 400) return { title: 'Invalid request', text: `The service refused “${slug}”: ${err.message}` };
     if (status === 503) {
       const wait = err.retryAfter ? ` Try again in ${err.retryAfter} s.` : ' Try again shortly.';
       return { title: 'Service unavailable', text: `Recommendations are unavailable right now (${err.message}).${wait}` };

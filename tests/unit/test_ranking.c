@@ -288,6 +288,47 @@ static void test_wide_ids(void **state)
     recs_minhash_destroy(mh);
 }
 
+/* The inverted index and the scan give the same matches: a target whose
+ * text 40 other products share is scored by scanning, one with a text of its
+ * own through the index; both must equal hashing from scratch. */
+static void test_index_and_scan_agree(void **state)
+{
+    struct recs_minhash *mh = NULL;
+    struct recs_catalog *cat = NULL, *plain = NULL;
+    PGresult *rows = empty_rows();
+    char id[32], title[96], a[4096], b[4096];
+
+    (void)state;
+    for (int i = 0; i < 50; i++) {
+        snprintf(id, sizeof(id), "%d", i + 1);
+        if (i < 40)
+            snprintf(title, sizeof(title), "shared cotton shirt with collar");
+        else
+            snprintf(title, sizeof(title), "own%d words%d cotton kettle%d", i, i, i % 3);
+        set_text(rows, i, 0, id);
+        set_text(rows, i, 1, id);
+        set_text(rows, i, 2, title);
+        set_text(rows, i, 3, "");
+        set_text(rows, i, 4, "1");
+        set_text(rows, i, 5, NULL);
+    }
+    assert_int_equal(recs_minhash_create(1500, RECS_KERNEL_AUTO, &mh), 0);
+    assert_int_equal(recs_catalog_build(mh, rows, 1, true, NULL, 2, &cat), 0);
+    assert_int_equal(recs_catalog_build(mh, rows, 1, false, NULL, 2, &plain), 0);
+    for (int t = 0; t < 50; t++) {
+        snprintf(id, sizeof(id), "%d", t + 1);
+        ranking_text(mh, cat, id, a, sizeof(a));
+        ranking_text(mh, plain, id, b, sizeof(b));
+        assert_string_equal(a, b);
+    }
+    ranking_text(mh, cat, "1", a, sizeof(a));
+    assert_non_null(strstr(a, "2:1500 3:1500 ")); /* identical texts first, by id */
+    recs_catalog_unref(cat);
+    recs_catalog_unref(plain);
+    PQclear(rows);
+    recs_minhash_destroy(mh);
+}
+
 static void test_render(void **state)
 {
     struct recs_minhash *mh = NULL;
@@ -339,6 +380,7 @@ int main(void)
         cmocka_unit_test(test_limits_and_lookup),
         cmocka_unit_test(test_rebuild_shares_unchanged_rows),
         cmocka_unit_test(test_wide_ids),
+        cmocka_unit_test(test_index_and_scan_agree),
         cmocka_unit_test(test_render),
     };
     return cmocka_run_group_tests_name("ranking", tests, setup, teardown);
