@@ -11,6 +11,7 @@
 #include "catalog.h"
 
 #include <errno.h>
+#include <stdbool.h>
 #include <omp.h>
 #include <stdatomic.h>
 #include <stdlib.h>
@@ -541,9 +542,10 @@ uint32_t recs_catalog_matches(const struct recs_catalog *catalog, const struct r
     return recs_minhash_matches32(mh, ra, rb);
 }
 
-/* Counts through the inverted index: one increment per matching pair. */
-static int count_postings(const struct catalog_data *d, size_t target, unsigned threads,
-                          uint32_t *matches)
+/* Counts through the inverted index, one increment per matching pair, over
+ * the positions listed in order[0..npos). */
+static int count_postings(const struct catalog_data *d, size_t target, const uint32_t *order,
+                          uint32_t npos, unsigned threads, uint32_t *matches)
 {
     uint32_t **extra = NULL;
     atomic_int failed = 0;
@@ -564,8 +566,8 @@ static int count_postings(const struct catalog_data *d, size_t target, unsigned 
                 atomic_store(&failed, 1);
         }
 #pragma omp for schedule(static)
-        for (uint32_t k = 0; k < d->k; k++) {
-            uint32_t v = id_at(d, target, k);
+        for (uint32_t i = 0; i < npos; i++) {
+            uint32_t k = order[i], v = id_at(d, target, k);
             const uint32_t *p = d->postings[k] + d->offsets[k][v];
             const uint32_t *end = d->postings[k] + d->offsets[k][v + 1];
             if (counts == NULL)
@@ -585,26 +587,110 @@ static int count_postings(const struct catalog_data *d, size_t target, unsigned 
     return atomic_load(&failed) ? -1 : 0;
 }
 
-int recs_catalog_score_all(const struct recs_catalog *catalog, const struct recs_minhash *mh,
-                           size_t target, unsigned threads, uint32_t *matches)
+struct position {
+    uint32_t k, len; /* postings length of the target's id at k */
+};
+
+static int by_length(const void *a, const void *b)
+{
+    const struct position *x = a, *y = b;
+    return (x->len > y->len) - (x->len < y->len);
+}
+
+static int by_descending(const void *a, const void *b)
+{
+    uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
+    return (x < y) - (x > y);
+}
+
+/* theta: the limit-th best exact score among a sample of likely winners,
+ * the products in the target's rarest postings. At least `limit` products
+ * score theta or more, so the limit-th best of all does too. 0 when the
+ * sample holds fewer than limit products. */
+static uint32_t sample_threshold(const struct recs_catalog *catalog,
+                                 const struct recs_minhash *mh, size_t target, size_t limit,
+                                 const struct position *positions, uint32_t *scratch,
+                                 size_t scratch_len)
 {
     const struct catalog_data *d = catalog->data;
-    size_t n = d->count, hits = 0;
+    size_t taken = 0;
+
+    for (uint32_t i = 0; i < d->k && taken < scratch_len; i++) {
+        uint32_t k = positions[i].k, v = id_at(d, target, k);
+        for (uint32_t o = d->offsets[k][v]; o < d->offsets[k][v + 1] && taken < scratch_len; o++) {
+            uint32_t p = d->postings[k][o];
+            bool seen = p == target;
+            for (size_t j = 0; j < taken && !seen; j++)
+                seen = scratch[j] == p;
+            if (!seen)
+                scratch[taken++] = p;
+        }
+    }
+    if (taken < limit)
+        return 0;
+    for (size_t j = 0; j < taken; j++)
+        scratch[j] = recs_catalog_matches(catalog, mh, target, scratch[j]);
+    qsort(scratch, taken, sizeof(*scratch), by_descending);
+    return scratch[limit - 1];
+}
+
+int recs_catalog_score_top(const struct recs_catalog *catalog, const struct recs_minhash *mh,
+                           size_t target, size_t limit, unsigned threads, uint32_t *matches)
+{
+    const struct catalog_data *d = catalog->data;
+    size_t n = d->count, hits = 0, sample_len = limit * 4 + 64;
+    struct position *positions = NULL;
+    uint32_t *order = NULL, *sample = NULL, theta, skip, need;
+    int rc = -1;
 
     if (!d->products[target].has_signature) {
         memset(matches, 0, n * sizeof(*matches));
         return 0;
     }
+    positions = malloc(d->k * sizeof(*positions));
+    order = malloc(d->k * sizeof(*order));
+    sample = malloc(sample_len * sizeof(*sample));
+    if (positions == NULL || order == NULL || sample == NULL)
+        goto out;
     for (uint32_t k = 0; k < d->k; k++) {
         uint32_t v = id_at(d, target, k);
-        hits += d->offsets[k][v + 1] - d->offsets[k][v];
+        positions[k].k = k;
+        positions[k].len = d->offsets[k][v + 1] - d->offsets[k][v];
+        hits += positions[k].len;
     }
     /* An increment costs about as much as scanning INDEX_VS_SCAN ids. */
-    if (hits * INDEX_VS_SCAN < n * d->k)
-        return count_postings(d, target, hits >= PARALLEL_MIN_HITS ? threads : 1, matches);
-
+    if (hits * INDEX_VS_SCAN >= n * d->k) {
 #pragma omp parallel for num_threads(threads) if (n >= PARALLEL_MIN_SCAN) schedule(static)
-    for (size_t i = 0; i < n; i++)
-        matches[i] = recs_catalog_matches(catalog, mh, target, i);
-    return 0;
+        for (size_t i = 0; i < n; i++)
+            matches[i] = recs_catalog_matches(catalog, mh, target, i);
+        rc = 0;
+        goto out;
+    }
+    qsort(positions, d->k, sizeof(*positions), by_length);
+    for (uint32_t k = 0; k < d->k; k++)
+        order[k] = positions[k].k;
+
+    /* Leaving out the `skip` longest lists costs any product at most skip
+     * matches: one whose count over the rest stays below theta - skip
+     * cannot reach theta, so only the others need an exact score. Half of
+     * theta balances the increments saved against the products checked. */
+    theta = limit > 0 && limit <= n - 1
+                ? sample_threshold(catalog, mh, target, limit, positions, sample, sample_len)
+                : 0;
+    skip = theta > 1 ? (theta - 1) / 2 : 0;
+    need = theta - skip;
+    if (count_postings(d, target, order, d->k - skip, hits >= PARALLEL_MIN_HITS ? threads : 1,
+                       matches) != 0)
+        goto out;
+    if (skip > 0) {
+#pragma omp parallel for num_threads(threads) if (n >= PARALLEL_MIN_SCAN) schedule(dynamic, 256)
+        for (size_t i = 0; i < n; i++)
+            matches[i] = matches[i] >= need ? recs_catalog_matches(catalog, mh, target, i) : 0;
+    }
+    rc = 0;
+out:
+    free(positions);
+    free(order);
+    free(sample);
+    return rc;
 }

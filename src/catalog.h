@@ -77,10 +77,13 @@ long recs_catalog_find(const struct recs_catalog *catalog, const char *slug);
 uint32_t recs_catalog_matches(const struct recs_catalog *catalog, const struct recs_minhash *mh,
                               size_t a, size_t b);
 
-/* matches[i] = matches between target and product i, for every product
- * (target included), with up to threads OpenMP threads. Only for snapshots
- * built with signatures. Returns 0, or -1 when memory runs out. */
-int recs_catalog_score_all(const struct recs_catalog *catalog, const struct recs_minhash *mh,
-                           size_t target, unsigned threads, uint32_t *matches);
+/* Scores every product against target for a top-`limit` ranking, with up
+ * to threads OpenMP threads: afterwards matches[i] is exact for every
+ * product that can be among the best `limit` (by matches, then id), and
+ * for any other product a value below all of those (it may be 0). The
+ * ranking taken from matches is therefore exact. Only for snapshots built
+ * with signatures. Returns 0, or -1 when memory runs out. */
+int recs_catalog_score_top(const struct recs_catalog *catalog, const struct recs_minhash *mh,
+                           size_t target, size_t limit, unsigned threads, uint32_t *matches);
 
 #endif

@@ -6,11 +6,20 @@
  * microseconds of scoring on a warm snapshot), and the OpenMP team a request
  * uses is sized by the number of requests in flight (service.c), so workers
  * and OpenMP threads together stay within the cores.
+ *
+ * libmicrohttpd's connection timeout only closes connections that send
+ * nothing: a client trickling one header byte a second would hold its
+ * connection forever, and a few hundred such clients every connection slot.
+ * A watchdog thread therefore closes any connection whose request has not
+ * arrived completely within the same timeout (counted from the connection's
+ * start or its previous response), and a request that announces a body is
+ * answered at once, before its body is read.
  */
 #include "http.h"
 
 #include <arpa/inet.h>
 #include <netinet/in.h>
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -38,8 +47,28 @@ struct demo_file {
     size_t len;
 };
 
+/* One open connection, for the watchdog. Lives from MHD's "connection
+ * started" notification to its "connection closed" one, which comes before
+ * MHD closes the socket: under the watchdog's lock, fd is always open. */
+struct conn_entry {
+    struct conn_entry *prev, *next;
+    MHD_socket fd;
+    double since; /* start of the request being received */
+    bool handling; /* a complete request is being answered */
+    bool cut;      /* already shut down by the watchdog */
+};
+
+struct watchdog {
+    pthread_mutex_t lock;
+    pthread_cond_t wake;
+    struct conn_entry *head;
+    bool stop, running;
+    pthread_t thread;
+};
+
 struct recs_http {
     struct recs_http_options opts;
+    struct watchdog watchdog;
     struct MHD_Daemon *daemon;
     MHD_socket listen_fd; /* after quiesce, ours to close once the daemon stops */
     atomic_uint inflight;
@@ -84,6 +113,123 @@ static void new_request_id(char *out, size_t len)
 static const char *header(struct MHD_Connection *c, const char *name)
 {
     return MHD_lookup_connection_value(c, MHD_HEADER_KIND, name);
+}
+
+/* ---- request deadline ---- */
+
+static void notify_connection(void *cls, struct MHD_Connection *c, void **socket_context,
+                              enum MHD_ConnectionNotificationCode code)
+{
+    struct recs_http *http = cls;
+    struct watchdog *w = &http->watchdog;
+    struct conn_entry *e = *socket_context;
+
+    if (code == MHD_CONNECTION_NOTIFY_STARTED) {
+        const union MHD_ConnectionInfo *info =
+            MHD_get_connection_info(c, MHD_CONNECTION_INFO_CONNECTION_FD);
+        if (info == NULL || (e = calloc(1, sizeof(*e))) == NULL)
+            return; /* not watched: MHD's idle timeout still applies */
+        e->fd = info->connect_fd;
+        e->since = now_seconds();
+        pthread_mutex_lock(&w->lock);
+        e->next = w->head;
+        if (w->head != NULL)
+            w->head->prev = e;
+        w->head = e;
+        pthread_mutex_unlock(&w->lock);
+        *socket_context = e;
+    } else if (code == MHD_CONNECTION_NOTIFY_CLOSED && e != NULL) {
+        pthread_mutex_lock(&w->lock);
+        if (e->prev != NULL)
+            e->prev->next = e->next;
+        else
+            w->head = e->next;
+        if (e->next != NULL)
+            e->next->prev = e->prev;
+        pthread_mutex_unlock(&w->lock);
+        free(e);
+        *socket_context = NULL;
+    }
+}
+
+/* A complete request is being answered (handling) or has been (its response
+ * sent: the deadline of the next request on the connection starts now). */
+static void mark_handling(struct recs_http *http, struct MHD_Connection *c, bool handling)
+{
+    const union MHD_ConnectionInfo *info =
+        MHD_get_connection_info(c, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
+    struct conn_entry *e = info != NULL ? info->socket_context : NULL;
+
+    if (e == NULL)
+        return;
+    pthread_mutex_lock(&http->watchdog.lock);
+    e->handling = handling;
+    e->since = now_seconds();
+    pthread_mutex_unlock(&http->watchdog.lock);
+}
+
+/* Every quarter second: shuts down the sockets whose request is overdue.
+ * The connection's worker then sees the end of the stream and closes it as
+ * it would any connection the client closed. */
+static void *watchdog_main(void *arg)
+{
+    struct recs_http *http = arg;
+    struct watchdog *w = &http->watchdog;
+    double limit = (double)http->opts.connection_timeout_s;
+
+    pthread_mutex_lock(&w->lock);
+    while (!w->stop) {
+        struct timespec until;
+        double now = now_seconds();
+
+        for (struct conn_entry *e = w->head; e != NULL; e = e->next) {
+            if (!e->handling && !e->cut && now - e->since > limit) {
+                shutdown(e->fd, SHUT_RDWR);
+                e->cut = true;
+            }
+        }
+        clock_gettime(CLOCK_MONOTONIC, &until);
+        until.tv_nsec += 250 * 1000 * 1000;
+        if (until.tv_nsec >= 1000000000L) {
+            until.tv_sec++;
+            until.tv_nsec -= 1000000000L;
+        }
+        pthread_cond_timedwait(&w->wake, &w->lock, &until);
+    }
+    pthread_mutex_unlock(&w->lock);
+    return NULL;
+}
+
+static int watchdog_init(struct watchdog *w)
+{
+    pthread_condattr_t attr;
+
+    if (pthread_mutex_init(&w->lock, NULL) != 0)
+        return -1;
+    if (pthread_condattr_init(&attr) != 0) {
+        pthread_mutex_destroy(&w->lock);
+        return -1;
+    }
+    pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
+    if (pthread_cond_init(&w->wake, &attr) != 0) {
+        pthread_condattr_destroy(&attr);
+        pthread_mutex_destroy(&w->lock);
+        return -1;
+    }
+    pthread_condattr_destroy(&attr);
+    return 0;
+}
+
+static void watchdog_stop(struct watchdog *w)
+{
+    if (!w->running)
+        return;
+    pthread_mutex_lock(&w->lock);
+    w->stop = true;
+    pthread_cond_signal(&w->wake);
+    pthread_mutex_unlock(&w->lock);
+    pthread_join(w->thread, NULL);
+    w->running = false;
 }
 
 static void log_mhd(void *cls, const char *fmt, va_list ap)

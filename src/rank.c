@@ -120,7 +120,7 @@ int recs_rank_top(const struct recs_minhash *mh, const struct recs_catalog *cata
     /* Each candidate writes only its own slot; the selection below is
      * sequential, so the ranking never depends on the thread count. */
     if ((recs_catalog_has_signatures(catalog)
-             ? recs_catalog_score_all(catalog, mh, target, threads, matches)
+             ? recs_catalog_score_top(catalog, mh, target, limit, threads, matches)
              : sign_and_compare(mh, catalog, target, threads, matches)) != 0) {
         free(matches);
         return -1;
