@@ -284,7 +284,7 @@ static void add_cors(struct recs_http *http, struct MHD_Connection *c, struct MH
 /* Queues reply and frees its body (MHD owns it from here). */
 static enum MHD_Result send_reply(struct recs_http *http, struct MHD_Connection *c,
                                   struct request *req, struct recs_reply *reply,
-                                  bool allow_header)
+                                  bool allow_header, bool close_after)
 {
     struct MHD_Response *resp =
         MHD_create_response_from_buffer(reply->len, reply->body, MHD_RESPMEM_MUST_FREE);
@@ -308,6 +308,8 @@ static enum MHD_Result send_reply(struct recs_http *http, struct MHD_Connection 
         MHD_add_response_header(resp, MHD_HTTP_HEADER_ALLOW, "GET, HEAD");
     MHD_add_response_header(resp, "X-Request-Id", req->request_id);
     add_cors(http, c, resp);
+    if (close_after)
+        MHD_add_response_header(resp, MHD_HTTP_HEADER_CONNECTION, "close");
     req->status = reply->status;
     req->bytes = reply->len;
     ret = MHD_queue_response(c, reply->status, resp);
@@ -353,6 +355,21 @@ static int demo_reply(struct recs_http *http, const char *name, struct recs_repl
         return 0;
     }
     return recs_service_error(404, "not found", reply);
+}
+
+/* Whether the request announces a body (MHD has already refused a malformed
+ * or oversized Content-Length). */
+static bool has_body(struct MHD_Connection *c)
+{
+    const char *length = header(c, MHD_HTTP_HEADER_CONTENT_LENGTH);
+
+    if (header(c, MHD_HTTP_HEADER_TRANSFER_ENCODING) != NULL)
+        return true;
+    if (length == NULL)
+        return false;
+    while (*length == '0')
+        length++;
+    return *length != '\0';
 }
 
 static int route_error_reply(recs_route_status status, struct recs_reply *reply)
@@ -419,15 +436,24 @@ static enum MHD_Result handle_request(void *cls, struct MHD_Connection *c, const
         }
         atomic_fetch_add(&http->inflight, 1);
         *con_cls = req;
-        return MHD_YES;
+        if (!has_body(c))
+            return MHD_YES;
+        /* No endpoint takes a body: answer now, before reading it, and close
+         * the connection (what follows the headers is not a next request).
+         * The answer is what the request line deserves (404, 405...), or 413. */
+        MHD_get_connection_values(c, MHD_GET_ARGUMENT_KIND, collect_limit, &limits);
+        status = recs_route_request(method, url, limits.values, limits.count, &target);
+        req->route = target.route;
+        rc = status != RECS_ROUTE_OK ? route_error_reply(status, &reply)
+                                     : recs_service_error(413, "request body not allowed", &reply);
+        if (rc != 0)
+            return MHD_NO;
+        return send_reply(http, c, req, &reply, status == RECS_ROUTE_BAD_METHOD, true);
     }
     if (*upload_data_size != 0) {
-        /* No endpoint takes a body: refuse it at once instead of reading it. */
+        /* A body after the early answer above: discard it. */
         *upload_data_size = 0;
-        if (req->status != 0)
-            return MHD_YES;
-        rc = recs_service_error(413, "request body not allowed", &reply);
-        return rc == 0 ? send_reply(http, c, req, &reply, false) : MHD_NO;
+        return req->status != 0 ? MHD_YES : MHD_NO;
     }
     if (req->status != 0)
         return MHD_YES; /* already answered (body refused) */
@@ -435,6 +461,7 @@ static enum MHD_Result handle_request(void *cls, struct MHD_Connection *c, const
     MHD_get_connection_values(c, MHD_GET_ARGUMENT_KIND, collect_limit, &limits);
     status = recs_route_request(method, url, limits.values, limits.count, &target);
     req->route = target.route;
+    mark_handling(http, c, true);
     if (status == RECS_ROUTE_BAD_METHOD && strcmp(method, "OPTIONS") == 0 &&
         recs_route_origin_allowed(http->opts.cors_origins, header(c, "Origin")))
         return send_preflight(http, c, req);
@@ -444,7 +471,7 @@ static enum MHD_Result handle_request(void *cls, struct MHD_Connection *c, const
         rc = dispatch(http, c, &target, &reply);
     if (rc != 0)
         return MHD_NO; /* out of memory: closing the connection is all we can do */
-    return send_reply(http, c, req, &reply, status == RECS_ROUTE_BAD_METHOD);
+    return send_reply(http, c, req, &reply, status == RECS_ROUTE_BAD_METHOD, false);
 }
 
 static void request_completed(void *cls, struct MHD_Connection *c, void **con_cls,
@@ -454,7 +481,7 @@ static void request_completed(void *cls, struct MHD_Connection *c, void **con_cl
     struct request *req = *con_cls;
     double elapsed;
 
-    (void)c;
+    mark_handling(http, c, false);
     if (req == NULL)
         return;
     elapsed = now_seconds() - req->start;
@@ -559,7 +586,7 @@ int recs_http_start(const struct recs_http_options *opts, struct recs_http **out
         free(http);
         return -1;
     }
-    if (load_demo(http, opts->demo_dir) != 0) {
+    if (load_demo(http, opts->demo_dir) != 0 || watchdog_init(&http->watchdog) != 0) {
         free_demo(http);
         free(http);
         return -1;
@@ -573,17 +600,29 @@ int recs_http_start(const struct recs_http_options *opts, struct recs_http **out
         MHD_OPTION_CONNECTION_LIMIT, opts->max_connections, MHD_OPTION_PER_IP_CONNECTION_LIMIT,
         opts->per_ip_connections, MHD_OPTION_CONNECTION_TIMEOUT, opts->connection_timeout_s,
         MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)MEMORY_PER_CONNECTION,
-        MHD_OPTION_NOTIFY_COMPLETED, request_completed, http, MHD_OPTION_UNESCAPE_CALLBACK,
+        MHD_OPTION_NOTIFY_COMPLETED, request_completed, http, MHD_OPTION_NOTIFY_CONNECTION,
+        notify_connection, http, MHD_OPTION_UNESCAPE_CALLBACK,
         unescape, NULL, MHD_OPTION_STRICT_FOR_CLIENT,
         1, MHD_OPTION_SIGPIPE_HANDLED_BY_APP, 1, MHD_OPTION_END);
     if (http->daemon == NULL) {
         recs_log_error("http_start", "cannot listen on port %u", (unsigned)opts->port);
-        free_demo(http);
-        free(http);
-        return -1;
+        goto fail;
     }
+    if (pthread_create(&http->watchdog.thread, NULL, watchdog_main, http) != 0) {
+        recs_log_error("http_start", "cannot start the connection watchdog");
+        MHD_stop_daemon(http->daemon);
+        goto fail;
+    }
+    http->watchdog.running = true;
     *out = http;
     return 0;
+
+fail:
+    pthread_cond_destroy(&http->watchdog.wake);
+    pthread_mutex_destroy(&http->watchdog.lock);
+    free_demo(http);
+    free(http);
+    return -1;
 }
 
 uint16_t recs_http_port(const struct recs_http *http)
@@ -607,9 +646,12 @@ void recs_http_stop(struct recs_http *http)
 {
     if (http == NULL)
         return;
+    watchdog_stop(&http->watchdog);
     MHD_stop_daemon(http->daemon);
     if (http->listen_fd != MHD_INVALID_SOCKET)
         close(http->listen_fd);
+    pthread_cond_destroy(&http->watchdog.wake);
+    pthread_mutex_destroy(&http->watchdog.lock);
     free_demo(http);
     free(http);
 }
