@@ -48,7 +48,7 @@ INTEG_BIN := $(INTEG_SRC:tests/integration/%.c=$(BUILD)/tests/integration_%)
 TOOL_SRC := $(wildcard bench/*.c)
 TOOL_BIN := $(TOOL_SRC:bench/%.c=$(BUILD)/%)
 
-.PHONY: all run test unit integration valgrind asan bench fuzz format check-format deps clean
+.PHONY: all run test unit bench fuzz soak e2e deploy-check format check-format deps clean
 all: $(BUILD)/recs $(UNIT_BIN) $(INTEG_BIN) $(TOOL_BIN)
 
 # The hashing and comparison kernels are the hot loop: give them -O3.
@@ -90,6 +90,24 @@ unit: $(UNIT_BIN)
 bench: deps
 	@$(MAKE) --no-print-directory all
 	@scripts/bench.sh
+
+# Coverage-guided fuzzing of the request path (FUZZ_SECONDS per harness).
+fuzz: deps
+	@tests/fuzz/run.sh
+
+# Ten minutes of steady load: RSS and file descriptors must stay flat.
+soak: deps
+	@$(MAKE) --no-print-directory $(BUILD)/recs
+	@scripts/soak.sh
+
+# The storefront demo page in headless Chromium.
+e2e: deps
+	@$(MAKE) --no-print-directory $(BUILD)/recs
+	@tests/e2e/run.sh
+
+# The container build stage and runtime command, manifests and unit files.
+deploy-check: deps
+	@tests/deploy/check.sh
 
 format:
 	clang-format -i src/*.c src/*.h tests/unit/*.c tests/integration/*.c bench/*.c

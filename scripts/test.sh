@@ -39,6 +39,9 @@ integration() { # integration BINARY CACHE: every integration test binary
   done
   return $rc
 }
+stage "deployment files" tests/deploy/check.sh
+stage "storefront demo in headless Chromium" tests/e2e/run.sh
+stage "fuzzing (${FUZZ_SECONDS:-20} s per harness)" tests/fuzz/run.sh
 stage "integration (cache on)" integration build/recs on
 stage "integration (cache off)" integration build/recs off
 stage "integration under ASan+UBSan (cache on)" integration build/asan/recs on

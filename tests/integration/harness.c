@@ -225,6 +225,55 @@ int pg_control(const char *command)
     return WIFEXITED(rc) ? WEXITSTATUS(rc) : -1;
 }
 
+int pg_control_arg(const char *command, const char *arg)
+{
+    char cmd[1300];
+    int rc;
+
+    snprintf(cmd, sizeof(cmd), "'%s' %s '%s' '%s'", env_or("RECS_TEST_PGCTL", "scripts/pg.sh"),
+             command, env_or("RECS_TEST_PGDIR", "."), arg);
+    rc = system(cmd);
+    return WIFEXITED(rc) ? WEXITSTATUS(rc) : -1;
+}
+
+PGconn *db_connect_dbname(const char *dbname)
+{
+    char conninfo[1200];
+    PGconn *pg;
+
+    /* a later keyword wins over an earlier one in a key=value string */
+    snprintf(conninfo, sizeof(conninfo), "%s dbname=%s", db_url(), dbname);
+    pg = PQconnectdb(conninfo);
+    if (PQstatus(pg) != CONNECTION_OK) {
+        fprintf(stderr, "db_connect_dbname: %s", PQerrorMessage(pg));
+        PQfinish(pg);
+        return NULL;
+    }
+    return pg;
+}
+
+int http_metric(int port, const char *series, double *value)
+{
+    struct http_response r;
+    size_t len = strlen(series);
+    int rc = -1;
+
+    if (http_request(port, "GET", "/metrics", &r) != 0)
+        return -1;
+    for (const char *line = r.status == 200 ? r.body : NULL; line != NULL && *line != '\0';) {
+        if (strncmp(line, series, len) == 0 && line[len] == ' ') {
+            *value = strtod(line + len + 1, NULL);
+            rc = 0;
+            break;
+        }
+        line = strchr(line, '\n');
+        if (line != NULL)
+            line++;
+    }
+    http_response_free(&r);
+    return rc;
+}
+
 int load_vectors_catalog(PGconn *pg, json_t *vectors)
 {
     json_t *catalog = json_object_get(vectors, "catalog"), *item;

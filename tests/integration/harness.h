@@ -62,6 +62,17 @@ const char *db_url(void);
 
 /* Runs "$RECS_TEST_PGCTL <command> $RECS_TEST_PGDIR"; returns its exit status. */
 int pg_control(const char *command);
+/* The same with one more argument after the directory, e.g.
+ * pg_control_arg("stop", "immediate"). */
+int pg_control_arg(const char *command, const char *arg);
+/* libpq connection to another database of the test cluster: the test
+ * database's conninfo with dbname replaced. NULL on failure. */
+PGconn *db_connect_dbname(const char *dbname);
+
+/* The value of one series of the server's /metrics, given as it appears
+ * before the value (e.g. "recs_db_pool_connections{state=\"in_use\"}").
+ * Returns 0, or -1 when /metrics did not answer 200 or lacks the series. */
+int http_metric(int port, const char *series, double *value);
 
 /* Replaces the catalog with the vectors.json catalog (explicit ids). */
 int load_vectors_catalog(PGconn *pg, json_t *vectors);

@@ -1,0 +1,223 @@
+/*
+ * test_http_features.c - what storefronts and CDNs rely on: ETag and 304,
+ * Cache-Control, X-Request-Id (kept or made, and logged), CORS for allowed
+ * origins only, and the demo page when (and only when) it is configured.
+ */
+#include <setjmp.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "harness.h"
+
+#define TARGET "/products/linen-summer-shirt/recommendations?limit=3"
+
+static json_t *vectors;
+static PGconn *pg;
+static struct server server;
+
+static const char *const server_env[] = {
+    "RECS_HTTP_THREADS=2", "RECS_CORS_ORIGINS=https://shop.example, https://m.shop.example",
+    "RECS_CACHE_CONTROL=public, max-age=30", "RECS_DEMO_DIR=deploy/demo", NULL};
+
+/* A GET with extra header lines ("Name: value\r\n..."). */
+static int get_with(const char *target, const char *headers, struct http_response *r)
+{
+    char request[4096];
+    int n = snprintf(request, sizeof(request),
+                     "GET %s HTTP/1.1\r\nHost: 127.0.0.1\r\n%sConnection: close\r\n\r\n", target,
+                     headers);
+    assert_true(n > 0 && (size_t)n < sizeof(request));
+    assert_int_equal(http_raw(server.port, request, (size_t)n, r), 0);
+    return r->status;
+}
+
+static int setup_suite(void **state)
+{
+    (void)state;
+    vectors = json_load_file(getenv("RECS_TEST_VECTORS"), 0, NULL);
+    pg = db_connect();
+    if (vectors == NULL || pg == NULL || load_vectors_catalog(pg, vectors) != 0)
+        return -1;
+    return server_start(&server, server_env);
+}
+
+static int teardown_suite(void **state)
+{
+    (void)state;
+    if (server.pid > 0)
+        server_stop(&server, SIGTERM, 10);
+    PQfinish(pg);
+    json_decref(vectors);
+    return 0;
+}
+
+static void test_etag_and_not_modified(void **state)
+{
+    struct http_response r;
+    char etag[128], again[128], cc[128], header_line[256];
+
+    (void)state;
+    assert_int_equal(get_with(TARGET, "", &r), 200);
+    assert_non_null(http_header(&r, "ETag", etag, sizeof(etag)));
+    assert_int_equal(etag[0], '"');
+    assert_non_null(http_header(&r, "Cache-Control", cc, sizeof(cc)));
+    assert_string_equal(cc, "public, max-age=30");
+    http_response_free(&r);
+
+    /* the same question gives the same tag; a matching If-None-Match a 304 */
+    assert_int_equal(get_with(TARGET, "", &r), 200);
+    assert_non_null(http_header(&r, "ETag", again, sizeof(again)));
+    assert_string_equal(etag, again);
+    http_response_free(&r);
+    snprintf(header_line, sizeof(header_line), "If-None-Match: \"nope\", W/%s\r\n", etag);
+    assert_int_equal(get_with(TARGET, header_line, &r), 304);
+    assert_int_equal(r.body_len, 0);
+    assert_non_null(http_header(&r, "ETag", again, sizeof(again)));
+    assert_string_equal(etag, again);
+    http_response_free(&r);
+    assert_int_equal(get_with(TARGET, "If-None-Match: \"other\"\r\n", &r), 200);
+    http_response_free(&r);
+
+    /* another limit is another representation */
+    assert_int_equal(get_with("/products/linen-summer-shirt/recommendations?limit=4", "", &r), 200);
+    assert_non_null(http_header(&r, "ETag", again, sizeof(again)));
+    assert_string_not_equal(etag, again);
+    http_response_free(&r);
+
+    /* a catalog change changes the tag: the old one no longer gives 304 */
+    assert_int_equal(db_exec(pg, "UPDATE products SET price_cents = price_cents + 1 WHERE id = 2"),
+                     0);
+    assert_int_equal(get_with(TARGET, header_line, &r), 200);
+    assert_non_null(http_header(&r, "ETag", again, sizeof(again)));
+    assert_string_not_equal(etag, again);
+    http_response_free(&r);
+    assert_int_equal(load_vectors_catalog(pg, vectors), 0);
+
+    /* errors are never cached */
+    assert_int_equal(get_with("/products/nope/recommendations", "", &r), 404);
+    assert_non_null(http_header(&r, "Cache-Control", cc, sizeof(cc)));
+    assert_string_equal(cc, "no-store");
+    assert_null(http_header(&r, "ETag", again, sizeof(again)));
+    http_response_free(&r);
+}
+
+static void test_request_ids(void **state)
+{
+    struct http_response r;
+    char id[160], other[160];
+
+    (void)state;
+    assert_int_equal(get_with(TARGET, "X-Request-Id: storefront-42.a:b\r\n", &r), 200);
+    assert_non_null(http_header(&r, "X-Request-Id", id, sizeof(id)));
+    assert_string_equal(id, "storefront-42.a:b");
+    http_response_free(&r);
+
+    /* none, or an unsafe one: a fresh id, different each time */
+    assert_int_equal(get_with(TARGET, "X-Request-Id: bad id\"<x>\r\n", &r), 200);
+    assert_non_null(http_header(&r, "X-Request-Id", id, sizeof(id)));
+    assert_int_equal(strlen(id), 16);
+    assert_null(strchr(id, '"'));
+    http_response_free(&r);
+    assert_int_equal(get_with("/healthz", "", &r), 200);
+    assert_non_null(http_header(&r, "X-Request-Id", other, sizeof(other)));
+    assert_string_not_equal(id, other);
+    http_response_free(&r);
+
+    /* the access log line carries it */
+    assert_true(server_log_contains(&server, "\"request_id\":\"storefront-42.a:b\""));
+}
+
+static void test_cors(void **state)
+{
+    struct http_response r;
+    char value[256], request[512];
+    int n;
+
+    (void)state;
+    assert_int_equal(get_with(TARGET, "Origin: https://shop.example\r\n", &r), 200);
+    assert_non_null(http_header(&r, "Access-Control-Allow-Origin", value, sizeof(value)));
+    assert_string_equal(value, "https://shop.example");
+    assert_non_null(http_header(&r, "Vary", value, sizeof(value)));
+    http_response_free(&r);
+
+    assert_int_equal(get_with(TARGET, "Origin: https://evil.example\r\n", &r), 200);
+    assert_null(http_header(&r, "Access-Control-Allow-Origin", value, sizeof(value)));
+    http_response_free(&r);
+
+    /* preflight from an allowed origin: 204; from another: 405 */
+    n = snprintf(request, sizeof(request),
+                 "OPTIONS %s HTTP/1.1\r\nHost: x\r\nOrigin: https://m.shop.example\r\n"
+                 "Access-Control-Request-Method: GET\r\nConnection: close\r\n\r\n",
+                 TARGET);
+    assert_int_equal(http_raw(server.port, request, (size_t)n, &r), 0);
+    assert_int_equal(r.status, 204);
+    assert_non_null(http_header(&r, "Access-Control-Allow-Methods", value, sizeof(value)));
+    assert_string_equal(value, "GET, HEAD");
+    http_response_free(&r);
+    n = snprintf(request, sizeof(request),
+                 "OPTIONS %s HTTP/1.1\r\nHost: x\r\nOrigin: https://evil.example\r\n"
+                 "Access-Control-Request-Method: GET\r\nConnection: close\r\n\r\n",
+                 TARGET);
+    assert_int_equal(http_raw(server.port, request, (size_t)n, &r), 0);
+    assert_int_equal(r.status, 405);
+    http_response_free(&r);
+}
+
+static void test_demo_page(void **state)
+{
+    struct http_response r;
+    char type[128];
+    struct server plain;
+    const char *no_demo[] = {NULL};
+
+    (void)state;
+    assert_int_equal(get_with("/demo/", "", &r), 200);
+    assert_non_null(http_header(&r, "Content-Type", type, sizeof(type)));
+    assert_string_equal(type, "text/html; charset=utf-8");
+    assert_non_null(strstr(r.body, "app.js"));
+    http_response_free(&r);
+    assert_int_equal(get_with("/demo/app.js", "", &r), 200);
+    http_response_free(&r);
+    assert_int_equal(get_with("/demo/style.css", "", &r), 200);
+    http_response_free(&r);
+    assert_int_equal(get_with("/demo/../README.md", "", &r), 404);
+    http_response_free(&r);
+    assert_int_equal(get_with("/demo/secret.txt", "", &r), 404);
+    http_response_free(&r);
+
+    /* without RECS_DEMO_DIR there is no demo */
+    assert_int_equal(server_start(&plain, no_demo), 0);
+    assert_int_equal(http_request(plain.port, "GET", "/demo/", &r), 0);
+    assert_int_equal(r.status, 404);
+    http_response_free(&r);
+    assert_int_equal(server_stop(&plain, SIGTERM, 10), 0);
+}
+
+static void test_missing_demo_dir_fails_at_start(void **state)
+{
+    struct server s;
+    const char *env[] = {"RECS_DEMO_DIR=/nonexistent/demo", NULL};
+
+    (void)state;
+    assert_int_equal(server_start(&s, env), -1);
+    assert_int_not_equal(server_stop(&s, SIGKILL, 5), 0);
+    assert_true(server_log_contains(&s, "demo"));
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_etag_and_not_modified),
+        cmocka_unit_test(test_request_ids),
+        cmocka_unit_test(test_cors),
+        cmocka_unit_test(test_demo_page),
+        cmocka_unit_test(test_missing_demo_dir_fails_at_start),
+    };
+    return cmocka_run_group_tests_name("http features", tests, setup_suite, teardown_suite);
+}
