@@ -48,7 +48,7 @@ INTEG_BIN := $(INTEG_SRC:tests/integration/%.c=$(BUILD)/tests/integration_%)
 TOOL_SRC := $(wildcard bench/*.c)
 TOOL_BIN := $(TOOL_SRC:bench/%.c=$(BUILD)/%)
 
-.PHONY: all run test unit bench fuzz soak e2e deploy-check format check-format deps clean
+.PHONY: all run test unit bench fuzz soak e2e deploy-check format lint deps clean
 all: $(BUILD)/recs $(UNIT_BIN) $(INTEG_BIN) $(TOOL_BIN)
 
 # The hashing and comparison kernels are the hot loop: give them -O3.
@@ -110,10 +110,12 @@ deploy-check: deps
 	@tests/deploy/check.sh
 
 format:
-	clang-format -i src/*.c src/*.h tests/unit/*.c tests/integration/*.c bench/*.c
+	clang-format -i src/*.c src/*.h tests/unit/*.c tests/integration/*.c tests/integration/*.h \
+		bench/*.c
 
-check-format:
-	clang-format --dry-run --Werror src/*.c src/*.h tests/unit/*.c tests/integration/*.c bench/*.c
+# clang-format, cppcheck and clang-tidy; make test runs it too.
+lint:
+	@scripts/lint.sh
 
 clean:
 	rm -rf build

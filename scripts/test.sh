@@ -20,6 +20,7 @@ stage() { # stage NAME COMMAND...
 make -s -j"$(nproc)" all || exit 1
 make -s -j"$(nproc)" SANITIZE=1 all || exit 1
 
+stage "static analysis" scripts/lint.sh
 units=(build/tests/test_*)
 asan_units=(build/asan/tests/test_*)
 stage "unit" env LABEL=unit scripts/run-unit.sh "${units[@]}"

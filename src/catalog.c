@@ -560,7 +560,7 @@ static int count_postings(const struct catalog_data *d, size_t target, const uin
     {
         unsigned t = (unsigned)omp_get_thread_num();
         uint32_t *counts = matches;
-        if (t > 0) {
+        if (t > 0 && extra != NULL) {
             counts = extra[t] = calloc(d->count ? d->count : 1, sizeof(*counts));
             if (counts == NULL)
                 atomic_store(&failed, 1);

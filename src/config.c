@@ -120,6 +120,36 @@ static size_t scheme_len(const char *s, size_t n)
     return 0;
 }
 
+static int hex_digit(char c)
+{
+    if (c >= '0' && c <= '9')
+        return c - '0';
+    c = (char)tolower((unsigned char)c);
+    return c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1;
+}
+
+/* Whether key[0..n) names a secret libpq reads: password or sslpassword.
+ * In a URI query libpq percent-decodes keys (pass%77ord is password), so
+ * uri decodes them too. Case-insensitive, like scheme_len. */
+static bool secret_key(const char *key, size_t n, bool uri)
+{
+    char name[16];
+    size_t len = 0;
+    for (size_t i = 0; i < n; i++) {
+        char c = key[i];
+        if (uri && c == '%' && i + 2 < n && hex_digit(key[i + 1]) >= 0 &&
+            hex_digit(key[i + 2]) >= 0) {
+            c = (char)(hex_digit(key[i + 1]) * 16 + hex_digit(key[i + 2]));
+            i += 2;
+        }
+        if (len == sizeof(name))
+            return false;
+        name[len++] = (char)tolower((unsigned char)c);
+    }
+    return (len == 8 && memcmp(name, "password", 8) == 0) ||
+           (len == 11 && memcmp(name, "sslpassword", 11) == 0);
+}
+
 static void redact_uri(struct sink *o, const char *s, size_t n, size_t scheme)
 {
     const char *end = s + n, *auth = s + scheme, *rest = s;
@@ -152,7 +182,7 @@ static void redact_uri(struct sink *o, const char *s, size_t n, size_t scheme)
         const char *amp = memchr(p, '&', (size_t)(end - p));
         const char *pend = amp ? amp : end;
         const char *eq = memchr(p, '=', (size_t)(pend - p));
-        if (eq && eq - p == 8 && strncasecmp(p, "password", 8) == 0) {
+        if (eq && secret_key(p, (size_t)(eq - p), true)) {
             put(o, p, (size_t)(eq + 1 - p));
             put_str(o, "***");
         } else {
@@ -204,7 +234,7 @@ static void redact_keyvalue(struct sink *o, const char *s)
             p++;
         size_t vlen = (size_t)(p - val), skip = quoted ? 1 : 0;
         size_t scheme = vlen > skip ? scheme_len(val + skip, vlen - skip) : 0;
-        if (keylen == 8 && strncasecmp(key, "password", 8) == 0) {
+        if (secret_key(key, keylen, false)) {
             put_str(o, "***");
         } else if (scheme) {
             /* dbname may itself be a URI carrying a password. */
@@ -262,12 +292,21 @@ static void show_value(const struct setting *s, const char *text, char *out, siz
     else
         snprintf(tmp, sizeof(tmp), "%s", text);
     if (strlen(tmp) > SHOW_MAX)
-        strcpy(tmp + SHOW_MAX, "...");
+        memcpy(tmp + SHOW_MAX, "...", 4);
     for (char *c = tmp; *c; c++) {
         if ((unsigned char)*c < 0x20 || *c == 0x7f)
             *c = '?';
     }
     snprintf(out, out_len, "%s", tmp);
+}
+
+/* A command-line argument as it may appear in a message: like show_value,
+ * and redacted like a DATABASE_URL when it could be one whose --database-url
+ * was forgotten or mistyped (it holds '=', ':' or '@'). */
+static void show_arg(const char *arg, char *out, size_t out_len)
+{
+    static const struct setting plain = {.kind = KIND_TEXT};
+    show_value(strpbrk(arg, "=:@") ? &settings[0] : &plain, arg, out, out_len);
 }
 
 /* Decimal digits only: no sign, spaces, hex or exponent, which strtoul
@@ -423,7 +462,7 @@ static bool load_flags(struct recs_config *cfg, int argc, char **argv, char *err
         const char *arg = argv[i], *value;
         if (strncmp(arg, "--", 2) != 0 || arg[2] == '\0') {
             char shown[80];
-            snprintf(shown, sizeof(shown), "%s", arg);
+            show_arg(arg, shown, sizeof(shown));
             set_error(errbuf, errbuf_len, "unexpected argument '%s' (see --help)", shown);
             return false;
         }
@@ -431,8 +470,9 @@ static bool load_flags(struct recs_config *cfg, int argc, char **argv, char *err
         size_t namelen = eq ? (size_t)(eq - arg) : strlen(arg);
         const struct setting *s = find_flag(arg, namelen);
         if (!s) {
-            char shown[80];
-            snprintf(shown, sizeof(shown), "%.*s", (int)(namelen < 64 ? namelen : 64), arg);
+            char name[72], shown[80];
+            snprintf(name, sizeof(name), "%.*s", (int)(namelen < 64 ? namelen : 64), arg);
+            show_arg(name, shown, sizeof(shown));
             set_error(errbuf, errbuf_len, "unknown option '%s' (see --help)", shown);
             return false;
         }

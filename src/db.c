@@ -2,15 +2,31 @@
  * db.c - the connection pool and the service's prepared statements.
  *
  * A fixed array of slots guarded by one mutex; a slot is either empty or
- * holds a connection on which every statement is already prepared (prepared
- * statements live in the server session, so "connect" always means connect
- * and prepare). Connecting happens outside the lock. A failed connect sets a
- * short back-off during which acquires fail at once with UNAVAILABLE, so a
- * database outage costs a request microseconds, not a connect timeout.
+ * holds a connection. Connecting happens outside the lock. A failed connect
+ * sets a short back-off during which acquires fail at once with UNAVAILABLE
+ * when no connection is up, so a database outage costs a request
+ * microseconds, not a connect timeout.
+ *
+ * Each statement is prepared on a connection the first time it runs there
+ * (prepared statements live in the server session). Not at connect time:
+ * preparing a query plans it, which waits for the locks of its tables, so a
+ * table locked by a migration would make every connect fail (503 and a
+ * back-off) instead of the one query timing out (504).
+ *
+ * An idle connection is checked before it is handed out: a session the
+ * server ended while it sat in the pool (a restart, pg_terminate_backend)
+ * has left a message and end-of-file to read, and is replaced at once
+ * instead of failing the request. Every round trip waits on the socket with
+ * a deadline of statement_timeout + QUERY_GRACE_MS: statement_timeout is
+ * enforced by the server, and a server that stops answering altogether
+ * (a stopped or stuck backend, a lost network) would otherwise hold the
+ * request forever.
  */
 #include "db.h"
 
 #include <errno.h>
+#include <limits.h>
+#include <poll.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -23,16 +39,27 @@
 
 #define BACKOFF_MIN_MS 100u
 #define BACKOFF_MAX_MS 1000u
+#define QUERY_GRACE_MS 1000u /* client-side wait beyond statement_timeout */
 
-static const char SQL_PING[] = "SELECT 1";
-static const char SQL_VERSION[] = "SELECT version FROM recs_catalog_version";
-static const char SQL_CATALOG[] =
-    "SELECT p.id, p.slug, p.title, p.description, p.price_cents, c.slug "
-    "FROM products p LEFT JOIN categories c ON c.id = p.category_id ORDER BY p.id";
+enum statement { STMT_PING, STMT_VERSION, STMT_CATALOG };
+
+static const struct {
+    const char *name, *sql;
+} statements[] = {
+    [STMT_PING] = {"recs_ping", "SELECT 1"},
+    [STMT_VERSION] = {"recs_version", "SELECT version FROM recs_catalog_version"},
+    [STMT_CATALOG] = {"recs_catalog",
+                      "SELECT p.id, p.slug, p.title, p.description, p.price_cents, c.slug "
+                      "FROM products p LEFT JOIN categories c ON c.id = p.category_id "
+                      "ORDER BY p.id"},
+};
 
 struct recs_db_conn {
-    PGconn *pg;       /* NULL while the slot is empty */
-    bool has_version; /* the database has recs_catalog_version */
+    PGconn *pg;         /* NULL while the slot is empty */
+    struct recs_db *db; /* the pool it belongs to */
+    unsigned prepared;  /* bit (1 << statement): prepared on this session */
+    bool version_known; /* whether has_version has been found out */
+    bool has_version;   /* the database has recs_catalog_version */
     bool in_use;
     bool broken; /* a query failed in a way that leaves the session unusable */
 };
@@ -42,6 +69,7 @@ struct recs_db {
     char connect_timeout[16];
     char statement_timeout[48];
     uint32_t acquire_timeout_ms;
+    uint32_t query_timeout_ms; /* client-side limit of one round trip */
 
     pthread_mutex_t lock;
     pthread_cond_t freed; /* a slot was released */
@@ -63,6 +91,18 @@ static struct timespec deadline_after_ms(uint32_t ms)
         t.tv_nsec -= 1000000000L;
     }
     return t;
+}
+
+/* Whole milliseconds from now until deadline, 0 once it has passed. */
+static int ms_until(const struct timespec *deadline)
+{
+    struct timespec now;
+    long long ms;
+
+    clock_gettime(CLOCK_MONOTONIC, &now);
+    ms = (long long)(deadline->tv_sec - now.tv_sec) * 1000LL +
+         (deadline->tv_nsec - now.tv_nsec) / 1000000L;
+    return ms <= 0 ? 0 : ms > INT_MAX ? INT_MAX : (int)ms;
 }
 
 static bool time_before(const struct timespec *a, const struct timespec *b)
@@ -87,6 +127,9 @@ int recs_db_create(const struct recs_db_options *opts, struct recs_db **out)
         goto fail;
     db->size = opts->pool_size;
     db->acquire_timeout_ms = opts->acquire_timeout_ms;
+    db->query_timeout_ms = opts->statement_timeout_ms + QUERY_GRACE_MS;
+    for (uint32_t i = 0; i < db->size; i++)
+        db->slots[i].db = db;
     db->backoff_ms = BACKOFF_MIN_MS;
     snprintf(db->connect_timeout, sizeof(db->connect_timeout), "%u", opts->connect_timeout_s);
     snprintf(db->statement_timeout, sizeof(db->statement_timeout), "SET statement_timeout = %u",
@@ -149,53 +192,77 @@ static recs_db_status classify_failure(PGconn *pg, const PGresult *res)
     return RECS_DB_ERROR;
 }
 
-static bool prepare(PGconn *pg, const char *name, const char *sql, bool *missing_table)
+/* The result of the command just sent (sent: what PQsend* returned), as
+ * PQexec would give it, waiting no longer than timeout_ms for it. NULL when
+ * it could not be sent, the connection failed, or *timed_out; after a
+ * timeout the session is in the middle of a command and must be dropped. */
+static PGresult *await_result(PGconn *pg, int sent, uint32_t timeout_ms, bool *timed_out)
 {
-    PGresult *res = PQprepare(pg, name, sql, 0, NULL);
-    bool ok = res != NULL && PQresultStatus(res) == PGRES_COMMAND_OK;
+    struct timespec deadline = deadline_after_ms(timeout_ms);
+    PGresult *last = NULL, *res;
 
-    if (missing_table != NULL)
-        *missing_table = !ok && sqlstate_is(res, "42P01");
-    if (!ok && (missing_table == NULL || !*missing_table))
-        recs_log_error("db_prepare", "preparing %s failed: %s", name,
-                       res ? PQresultErrorMessage(res) : PQerrorMessage(pg));
-    PQclear(res);
-    return ok;
+    *timed_out = false;
+    if (!sent)
+        return NULL;
+    for (;;) {
+        while (PQisBusy(pg)) {
+            struct pollfd p = {.fd = PQsocket(pg), .events = POLLIN};
+            int left = ms_until(&deadline), n;
+
+            if (left == 0) {
+                *timed_out = true;
+                PQclear(last);
+                return NULL;
+            }
+            n = poll(&p, 1, left);
+            if (n < 0 && errno != EINTR)
+                goto failed;
+            /* a failed read that left the connection up: out of memory */
+            if (n > 0 && !PQconsumeInput(pg) && PQstatus(pg) == CONNECTION_OK)
+                goto failed;
+        }
+        res = PQgetResult(pg);
+        if (res == NULL)
+            return last;
+        if (last != NULL && PQresultStatus(last) == PGRES_FATAL_ERROR) {
+            PQclear(res); /* keep the first error */
+        } else {
+            PQclear(last);
+            last = res;
+        }
+    }
+failed:
+    PQclear(last);
+    return NULL;
 }
 
-/* Connects and prepares every statement. Returns NULL on failure. */
-static PGconn *connect_and_prepare(struct recs_db *db, bool *has_version)
+/* Connects and sets the session up. Returns NULL on failure. */
+static PGconn *connect_session(struct recs_db *db)
 {
     /* Keywords before dbname may be overridden by the URL; connect_timeout
      * comes after it so the configured value always applies. */
-    const char *const keys[] = {"application_name", "keepalives", "keepalives_idle",
-                                "keepalives_interval", "keepalives_count", "dbname",
-                                "connect_timeout", NULL};
-    const char *const values[] = {"recs", "1", "10", "5", "3", db->conninfo,
-                                  db->connect_timeout, NULL};
+    const char *const keys[] = {
+        "application_name", "keepalives", "keepalives_idle", "keepalives_interval",
+        "keepalives_count", "dbname",     "connect_timeout", NULL};
+    const char *const values[] = {"recs", "1", "10", "5", "3", db->conninfo, db->connect_timeout,
+                                  NULL};
     PGconn *pg = PQconnectdbParams(keys, values, 1);
     PGresult *res = NULL;
-    bool missing = false;
+    bool timed_out = false;
 
     if (pg == NULL || PQstatus(pg) != CONNECTION_OK) {
         recs_log_error("db_connect", "cannot connect to the database: %s",
                        pg ? PQerrorMessage(pg) : "out of memory");
         goto fail;
     }
-    res = PQexec(pg, db->statement_timeout);
+    res =
+        await_result(pg, PQsendQuery(pg, db->statement_timeout), db->query_timeout_ms, &timed_out);
     if (PQresultStatus(res) != PGRES_COMMAND_OK) {
         recs_log_error("db_connect", "setting statement_timeout failed: %s",
-                       PQerrorMessage(pg));
+                       timed_out ? "no answer in time" : PQerrorMessage(pg));
         goto fail;
     }
     PQclear(res);
-    res = NULL;
-    if (!prepare(pg, "recs_ping", SQL_PING, NULL) ||
-        !prepare(pg, "recs_catalog", SQL_CATALOG, NULL))
-        goto fail;
-    *has_version = prepare(pg, "recs_version", SQL_VERSION, &missing);
-    if (!*has_version && !missing)
-        goto fail;
     return pg;
 fail:
     PQclear(res);
@@ -203,24 +270,54 @@ fail:
     return NULL;
 }
 
+/* Whether an idle pooled connection can be handed out. An idle session
+ * has nothing to say: anything to read (a FATAL message, end-of-file) means
+ * the server has ended it. */
+static bool idle_connection_usable(PGconn *pg)
+{
+    struct pollfd p = {.fd = PQsocket(pg), .events = POLLIN};
+    int n;
+
+    if (PQstatus(pg) != CONNECTION_OK || p.fd < 0)
+        return false;
+    while ((n = poll(&p, 1, 0)) < 0 && errno == EINTR)
+        ;
+    return n == 0;
+}
+
 recs_db_status recs_db_acquire(struct recs_db *db, struct recs_db_conn **out)
 {
     struct timespec deadline = deadline_after_ms(db->acquire_timeout_ms), now;
     struct recs_db_conn *slot = NULL;
     PGconn *pg;
-    bool has_version = false;
 
     pthread_mutex_lock(&db->lock);
-    while (slot == NULL) {
+    for (;;) {
+        struct timespec wait_until = deadline;
+        bool backing_off;
+
         /* prefer a slot that is already connected */
+        slot = NULL;
         for (uint32_t i = 0; i < db->size; i++) {
             struct recs_db_conn *c = &db->slots[i];
             if (!c->in_use && (slot == NULL || (slot->pg == NULL && c->pg != NULL)))
                 slot = c;
         }
-        if (slot != NULL)
+        /* While connecting backs off, an empty slot is taken (to fail at
+         * once) only when no connection is up: the database is probably
+         * down. Otherwise the database answers, and the request waits for
+         * a connected slot like any other (one failed connect, say for
+         * lack of memory, must not turn healthy traffic away). */
+        clock_gettime(CLOCK_MONOTONIC, &now);
+        backing_off = time_before(&now, &db->retry_at);
+        if (slot != NULL && (slot->pg != NULL || !backing_off || db->connected == 0))
             break;
-        if (pthread_cond_timedwait(&db->freed, &db->lock, &deadline) == ETIMEDOUT) {
+        if (slot != NULL && time_before(&db->retry_at, &wait_until))
+            wait_until = db->retry_at; /* then an empty slot may connect */
+        if (pthread_cond_timedwait(&db->freed, &db->lock, &wait_until) == ETIMEDOUT) {
+            clock_gettime(CLOCK_MONOTONIC, &now);
+            if (time_before(&now, &deadline))
+                continue;
             pthread_mutex_unlock(&db->lock);
             recs_metrics_count_overload();
             return RECS_DB_UNAVAILABLE;
@@ -230,15 +327,26 @@ recs_db_status recs_db_acquire(struct recs_db *db, struct recs_db_conn **out)
     db->in_use++;
     if (slot->pg != NULL) {
         pthread_mutex_unlock(&db->lock);
-        *out = slot;
-        return RECS_DB_OK;
+        if (idle_connection_usable(slot->pg)) {
+            *out = slot;
+            return RECS_DB_OK;
+        }
+        /* closed by the server while idle: replace it now */
+        recs_log_info("db_reconnect", "a pooled connection was closed by the server");
+        pthread_mutex_lock(&db->lock);
+        pg = slot->pg;
+        slot->pg = NULL;
+        db->connected--;
+        pthread_mutex_unlock(&db->lock);
+        PQfinish(pg);
+        pthread_mutex_lock(&db->lock);
     }
 
     clock_gettime(CLOCK_MONOTONIC, &now);
     if (time_before(&now, &db->retry_at))
         goto unavailable;
     pthread_mutex_unlock(&db->lock);
-    pg = connect_and_prepare(db, &has_version);
+    pg = connect_session(db);
     pthread_mutex_lock(&db->lock);
     if (pg == NULL) {
         db->retry_at = deadline_after_ms(db->backoff_ms);
@@ -248,7 +356,8 @@ recs_db_status recs_db_acquire(struct recs_db *db, struct recs_db_conn **out)
     }
     db->backoff_ms = BACKOFF_MIN_MS;
     slot->pg = pg;
-    slot->has_version = has_version;
+    slot->prepared = 0;
+    slot->version_known = false;
     db->connected++;
     atomic_store(&db->up, 1);
     pthread_mutex_unlock(&db->lock);
@@ -286,22 +395,25 @@ void recs_db_release(struct recs_db *db, struct recs_db_conn *conn)
     PQfinish(dead);
 }
 
-/* Runs a prepared statement. On failure the connection is marked for
- * dropping when the failure means it cannot be trusted any more. */
-static recs_db_status exec_prepared(struct recs_db_conn *conn, const char *name, PGresult **out)
+/* What a failed round trip means for the client; marks the connection
+ * for dropping when it cannot be trusted any more. */
+static recs_db_status failed_round_trip(struct recs_db_conn *conn, const char *what, PGresult *res,
+                                        bool timed_out)
 {
-    PGresult *res = PQexecPrepared(conn->pg, name, 0, NULL, NULL, NULL, 0);
     recs_db_status status;
 
-    if (res != NULL && PQresultStatus(res) == PGRES_TUPLES_OK) {
-        *out = res;
-        return RECS_DB_OK;
+    recs_metrics_count_db_error();
+    if (timed_out) {
+        /* the server did not even enforce its statement_timeout: the
+         * session is mid-command and cannot be trusted; release drops it */
+        recs_log_error("db_query", "%s failed: no answer within %u ms", what,
+                       conn->db->query_timeout_ms);
+        conn->broken = true;
+        return RECS_DB_TIMEOUT;
     }
     status = classify_failure(conn->pg, res);
-    recs_log_error("db_query", "%s failed: %s", name,
+    recs_log_error("db_query", "%s failed: %s", what,
                    res ? PQresultErrorMessage(res) : PQerrorMessage(conn->pg));
-    recs_metrics_count_db_error();
-    PQclear(res);
     /* e.g. an admin shutdown: the session is gone even if libpq has not
      * noticed yet; release drops it and the next acquire reconnects */
     if (status == RECS_DB_UNAVAILABLE)
@@ -309,16 +421,74 @@ static recs_db_status exec_prepared(struct recs_db_conn *conn, const char *name,
     return status;
 }
 
-recs_db_status recs_db_catalog_version(struct recs_db_conn *conn, int64_t *version,
-                                       bool *supported)
+/* Prepares statement s on the connection unless it already is. A missing
+ * table (42P01) is reported through *missing_table when that is given,
+ * without logging. */
+static recs_db_status prepare(struct recs_db_conn *conn, enum statement s, bool *missing_table)
+{
+    bool timed_out;
+    PGresult *res;
+    recs_db_status status;
+
+    if (conn->prepared & (1u << s))
+        return RECS_DB_OK;
+    res = await_result(conn->pg,
+                       PQsendPrepare(conn->pg, statements[s].name, statements[s].sql, 0, NULL),
+                       conn->db->query_timeout_ms, &timed_out);
+    if (res != NULL && PQresultStatus(res) == PGRES_COMMAND_OK) {
+        PQclear(res);
+        conn->prepared |= 1u << s;
+        return RECS_DB_OK;
+    }
+    if (missing_table != NULL && sqlstate_is(res, "42P01")) {
+        *missing_table = true;
+        PQclear(res);
+        return RECS_DB_ERROR;
+    }
+    status = failed_round_trip(conn, statements[s].name, res, timed_out);
+    PQclear(res);
+    return status;
+}
+
+/* Runs statement s (preparing it first if need be). */
+static recs_db_status exec_statement(struct recs_db_conn *conn, enum statement s, PGresult **out)
+{
+    bool timed_out;
+    PGresult *res;
+    recs_db_status status = prepare(conn, s, NULL);
+
+    if (status != RECS_DB_OK)
+        return status;
+    res = await_result(conn->pg,
+                       PQsendQueryPrepared(conn->pg, statements[s].name, 0, NULL, NULL, NULL, 0),
+                       conn->db->query_timeout_ms, &timed_out);
+    if (res != NULL && PQresultStatus(res) == PGRES_TUPLES_OK) {
+        *out = res;
+        return RECS_DB_OK;
+    }
+    status = failed_round_trip(conn, statements[s].name, res, timed_out);
+    PQclear(res);
+    return status;
+}
+
+recs_db_status recs_db_catalog_version(struct recs_db_conn *conn, int64_t *version, bool *supported)
 {
     PGresult *res = NULL;
     recs_db_status status;
 
-    *supported = conn->has_version;
+    *supported = false;
+    if (!conn->version_known) {
+        bool missing = false;
+        status = prepare(conn, STMT_VERSION, &missing);
+        if (status != RECS_DB_OK && !missing)
+            return status;
+        conn->has_version = !missing;
+        conn->version_known = true;
+    }
     if (!conn->has_version)
         return RECS_DB_OK;
-    status = exec_prepared(conn, "recs_version", &res);
+    *supported = true;
+    status = exec_statement(conn, STMT_VERSION, &res);
     if (status != RECS_DB_OK)
         return status;
     if (PQntuples(res) != 1 || PQgetisnull(res, 0, 0)) {
@@ -333,7 +503,7 @@ recs_db_status recs_db_catalog_version(struct recs_db_conn *conn, int64_t *versi
 
 recs_db_status recs_db_load_catalog(struct recs_db_conn *conn, PGresult **result)
 {
-    return exec_prepared(conn, "recs_catalog", result);
+    return exec_statement(conn, STMT_CATALOG, result);
 }
 
 recs_db_status recs_db_ping(struct recs_db *db)
@@ -344,7 +514,7 @@ recs_db_status recs_db_ping(struct recs_db *db)
 
     if (status != RECS_DB_OK)
         return status;
-    status = exec_prepared(conn, "recs_ping", &res);
+    status = exec_statement(conn, STMT_PING, &res);
     PQclear(res);
     atomic_store(&db->up, status == RECS_DB_OK);
     recs_db_release(db, conn);

@@ -7,6 +7,8 @@
  * broken connection is dropped, and the next acquire makes a new one (with a
  * short back-off after a failed attempt, so requests fail fast with 503 while
  * the database is down instead of each waiting for a connect timeout).
+ * An idle connection the server has closed is replaced when it is checked
+ * out, and no round trip waits longer than statement_timeout + 1 s.
  */
 #ifndef RECS_DB_H
 #define RECS_DB_H
@@ -19,7 +21,8 @@
 typedef enum {
     RECS_DB_OK = 0,
     RECS_DB_UNAVAILABLE, /* cannot reach the database, or no free connection: 503 */
-    RECS_DB_TIMEOUT,     /* the statement timeout cancelled the query: 504 */
+    RECS_DB_TIMEOUT,     /* the statement timeout cancelled the query, or no answer
+                            came within statement_timeout + 1 s: 504 */
     RECS_DB_ERROR,       /* the database reported another error: 500 */
 } recs_db_status;
 
@@ -27,7 +30,8 @@ struct recs_db_options {
     const char *conninfo;          /* DATABASE_URL: libpq key-value string or URI */
     uint32_t pool_size;            /* connections, >= 1 */
     uint32_t connect_timeout_s;    /* libpq connect_timeout */
-    uint32_t statement_timeout_ms; /* server-side statement_timeout */
+    uint32_t statement_timeout_ms; /* server-side statement_timeout; the client
+                                      waits 1 s more for any answer */
     uint32_t acquire_timeout_ms;   /* longest wait for a free connection */
 };
 

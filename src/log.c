@@ -14,6 +14,8 @@
 
 #include <jansson.h>
 
+#include "route.h" /* RECS_REQUEST_ID_MAX */
+
 void recs_log_timestamp(char *buf, size_t len)
 {
     struct timespec ts;
@@ -80,7 +82,9 @@ static const char *printable(const char *s, char *out, size_t out_len)
 
 void recs_log_access(const struct recs_access_entry *e)
 {
-    char now[32], method[32], path[1024], request_id[128];
+    /* request_id holds a whole valid id (the one sent back in X-Request-Id),
+     * or the log and the response could not be matched up. */
+    char now[32], method[32], path[1024], request_id[RECS_REQUEST_ID_MAX + 1];
     json_t *obj;
 
     recs_log_timestamp(now, sizeof(now));

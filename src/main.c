@@ -74,7 +74,7 @@ static void drain(struct recs_http *http, unsigned timeout_s)
     double deadline = monotonic_seconds() + timeout_s;
 
     while (recs_http_inflight(http) > 0 && monotonic_seconds() < deadline) {
-        struct timespec pause = {.tv_sec = 0, .tv_nsec = 10 * 1000 * 1000};
+        struct timespec pause = {.tv_sec = 0, .tv_nsec = 10L * 1000 * 1000};
         nanosleep(&pause, NULL);
     }
     if (recs_http_inflight(http) > 0)

@@ -104,7 +104,7 @@ static ALWAYS_INLINE T_AVX2 void sign_block256(const uint64_t *prefix,
     for (size_t t = 0; t < ntokens; t++) {
         const unsigned char *p = tokens[t].bytes;
         for (uint32_t v = 0; v < nv; v++)
-            h[v] = _mm256_loadu_si256((const __m256i *)(prefix + 4 * v));
+            h[v] = _mm256_loadu_si256((const __m256i *)(prefix + (size_t)4 * v));
         for (uint32_t j = 0; j < tokens[t].len; j++) {
             const __m256i byte = _mm256_set1_epi64x(p[j]);
             for (uint32_t v = 0; v < nv; v++)
@@ -119,7 +119,7 @@ static ALWAYS_INLINE T_AVX2 void sign_block256(const uint64_t *prefix,
         uint64_t out[4];
         _mm256_storeu_si256((__m256i *)out, _mm256_xor_si256(m[v], sign));
         const uint32_t n = lanes - 4 * v < 4 ? lanes - 4 * v : 4;
-        memcpy(sig + 4 * v, out, n * sizeof(out[0]));
+        memcpy(sig + (size_t)4 * v, out, n * sizeof(out[0]));
     }
 }
 
@@ -254,7 +254,7 @@ static ALWAYS_INLINE T_AVX512 void sign_block512(const uint64_t *prefix,
     for (size_t t = 0; t < ntokens; t++) {
         const unsigned char *p = tokens[t].bytes;
         for (uint32_t v = 0; v < nv; v++)
-            h[v] = _mm512_loadu_si512(prefix + 8 * v);
+            h[v] = _mm512_loadu_si512(prefix + (size_t)8 * v);
         for (uint32_t j = 0; j < tokens[t].len; j++) {
             const __m512i byte = _mm512_set1_epi64(p[j]);
             for (uint32_t v = 0; v < nv; v++)
@@ -265,7 +265,7 @@ static ALWAYS_INLINE T_AVX512 void sign_block512(const uint64_t *prefix,
     }
     for (uint32_t v = 0; v < nv && 8 * v < lanes; v++) {
         const uint32_t n = lanes - 8 * v < 8 ? lanes - 8 * v : 8;
-        _mm512_mask_storeu_epi64(sig + 8 * v, (__mmask8)((1u << n) - 1), m[v]);
+        _mm512_mask_storeu_epi64(sig + (size_t)8 * v, (__mmask8)((1u << n) - 1), m[v]);
     }
 }
 

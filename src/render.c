@@ -60,9 +60,10 @@ static json_t *text_value(const char *s)
         return NULL;
     for (size_t i = 0; i < len;) {
         size_t n = utf8_sequence((const unsigned char *)s + i, len - i);
-        if (n == 0) {
-            memcpy(fixed + o, "\xef\xbf\xbd", 3); /* U+FFFD */
-            o += 3;
+        if (n == 0) { /* U+FFFD REPLACEMENT CHARACTER */
+            fixed[o++] = 0xef;
+            fixed[o++] = 0xbf;
+            fixed[o++] = 0xbd;
             i++;
         } else {
             memcpy(fixed + o, s + i, n);

@@ -9,7 +9,9 @@
  *   If-None-Match 2, request id, CORS allow-list, origin, allow-list 2.
  * Every property violated aborts.
  */
+#ifndef _GNU_SOURCE
 #define _GNU_SOURCE
+#endif
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>

@@ -76,24 +76,26 @@ for h in "${HARNESSES[@]}"; do
   corpus=$OUT/corpus/$h findings=$OUT/findings/$h log=$OUT/logs/$h.log
   mkdir -p "$corpus" "$findings"
   cp -n tests/fuzz/corpus/$h/* "$corpus"/ 2>/dev/null || true
+  dict=()
+  [[ -f tests/fuzz/$h.dict ]] && dict=(-dict="tests/fuzz/$h.dict")
   ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=0} \
     UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1} \
     "$OUT/$h" -max_total_time="$SECONDS_EACH" -print_final_stats=1 -timeout=10 \
-    -rss_limit_mb=2048 -max_len=4096 -artifact_prefix="$findings/" "$corpus" >"$log" 2>&1
+    -rss_limit_mb=2048 -max_len=4096 -artifact_prefix="$findings/" "${dict[@]}" "$corpus" >"$log" 2>&1
   rc=$?
-  execs=$(stat "$log" number_executed_units)
+  execs=$(stat "$log" number_of_executed_units)
   speed=$(stat "$log" average_exec_per_sec)
   last=$(grep -E '^#[0-9]+' "$log" | tail -1)
   cov=$(sed -n 's/.* cov: \([0-9]*\).*/\1/p' <<<"$last")
   ft=$(sed -n 's/.* ft: \([0-9]*\).*/\1/p' <<<"$last")
   corp=$(sed -n 's/.* corp: \([0-9]*\/[0-9a-zA-Z]*\).*/\1/p' <<<"$last")
   artifacts=$(sed -n 's/.*Test unit written to \(.*\)$/\1/p' "$log")
-  crashes=$(grep -c 'Test unit written to' "$log")
+  crashes=$(grep -a -c 'Test unit written to' "$log")
   printf 'fuzz: %-12s %8s execs (%s/s)  cov: %s  ft: %s  corpus: %s  crashes: %s\n' \
     "$h" "${execs:-?}" "${speed:-?}" "${cov:-?}" "${ft:-?}" "${corp:-?}" "$crashes"
   if ((rc != 0 || crashes > 0)); then
     failed=$((failed + 1))
-    grep -m1 -E 'ERROR: (AddressSanitizer|LeakSanitizer|UndefinedBehaviorSanitizer|libFuzzer)|runtime error|property violated' "$log" | sed 's/^/  /'
+    grep -a -m1 -E 'ERROR: (AddressSanitizer|LeakSanitizer|UndefinedBehaviorSanitizer|libFuzzer)|runtime error|property violated' "$log" | sed 's/^/  /'
     for a in $artifacts; do echo "  reproducer: $a (replay: $OUT/$h $a)"; done
     echo "  log: $log"
   else

@@ -19,6 +19,8 @@
  *   RECS_FAILMALLOC_SPARE    comma-separated substrings of library paths
  *                            whose own calls never fail (e.g. "libgomp":
  *                            libgomp ends the process when malloc fails)
+ *   RECS_FAILMALLOC_SWITCH   a file: fail only while it exists (a test turns
+ *                            failures on and off without a restart)
  *
  * At exit it writes one line to stderr:
  *   failmalloc: failed F of E eligible allocations (S spared)
@@ -53,6 +55,7 @@ static uint32_t fail_ppm; /* parts per million */
 static uint64_t warmup, seed = 1;
 static char thread_name[16] = "MHD-worker";
 static char spare[256];
+static char switch_path[512];
 static atomic_uint_fast64_t eligible, failed, spared;
 
 static bool in_bootstrap(const void *p)
@@ -103,16 +106,17 @@ __attribute__((constructor)) static void failmalloc_init(void)
         snprintf(thread_name, sizeof(thread_name), "%s", v);
     if ((v = getenv("RECS_FAILMALLOC_SPARE")) != NULL)
         snprintf(spare, sizeof(spare), "%s", v);
+    if ((v = getenv("RECS_FAILMALLOC_SWITCH")) != NULL)
+        snprintf(switch_path, sizeof(switch_path), "%s", v);
 }
 
 __attribute__((destructor)) static void failmalloc_report(void)
 {
     char line[160];
-    int n = snprintf(line, sizeof(line),
-                     "failmalloc: failed %llu of %llu eligible allocations (%llu spared)\n",
-                     (unsigned long long)atomic_load(&failed),
-                     (unsigned long long)atomic_load(&eligible),
-                     (unsigned long long)atomic_load(&spared));
+    int n = snprintf(
+        line, sizeof(line), "failmalloc: failed %llu of %llu eligible allocations (%llu spared)\n",
+        (unsigned long long)atomic_load(&failed), (unsigned long long)atomic_load(&eligible),
+        (unsigned long long)atomic_load(&spared));
     if (n > 0 && write(STDERR_FILENO, line, (size_t)n) < 0)
         return;
 }
@@ -158,6 +162,8 @@ static bool should_fail(const void *caller)
         return false;
     n = atomic_fetch_add(&eligible, 1);
     if (n < warmup || splitmix64(n ^ (seed * 0x2545f4914f6cdd1dull)) % 1000000u >= fail_ppm)
+        return false;
+    if (switch_path[0] != '\0' && access(switch_path, F_OK) != 0)
         return false;
     if (spare[0] != '\0' && dladdr(caller, &info) != 0 && spared_library(info.dli_fname)) {
         atomic_fetch_add(&spared, 1);

@@ -1,0 +1,1281 @@
+/*
+ * test_faults.c - the service when its database misbehaves: PostgreSQL
+ * killed with requests in flight and started again, idle pooled connections
+ * closed by the server, a statement timeout on a locked table, an exhausted
+ * pool, a backend that stops answering, odd catalog rows (empty, huge, NULL,
+ * tokenless, many, invalid UTF-8), and memory allocations failing on the
+ * request path (tests/integration/failmalloc.c preloaded).
+ *
+ * Run like the other integration tests (RECS_BIN, RECS_TEST_CACHE,
+ * RECS_TEST_PGDIR, RECS_TEST_PGCTL, RECS_TEST_VECTORS). Each test leaves the
+ * cluster running with the vectors catalog, whatever happens. A summary
+ * table of what was measured is printed at the end.
+ */
+#include <errno.h>
+#include <limits.h>
+#include <pthread.h>
+#include <setjmp.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdatomic.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "harness.h"
+
+static json_t *vectors;
+static PGconn *pg;
+
+/* ---- summary table ---------------------------------------------------- */
+
+struct row {
+    char name[48];
+    const char *result;
+    char figure[200];
+};
+static struct row rows[32];
+static size_t nrows;
+
+/* A new row, FAIL until row_pass. */
+static struct row *row_begin(const char *name)
+{
+    struct row *r = &rows[nrows < 31 ? nrows++ : 31];
+    snprintf(r->name, sizeof(r->name), "%s", name);
+    r->result = "FAIL";
+    r->figure[0] = '\0';
+    return r;
+}
+
+__attribute__((format(printf, 2, 3))) static void row_note(struct row *r, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(r->figure, sizeof(r->figure), fmt, ap);
+    va_end(ap);
+}
+
+static void row_pass(struct row *r)
+{
+    r->result = "pass";
+}
+
+static void print_summary(void)
+{
+    printf("\nfaults summary (RECS_BIN=%s, cache %s)\n",
+           getenv("RECS_BIN") ? getenv("RECS_BIN") : "",
+           getenv("RECS_TEST_CACHE") ? getenv("RECS_TEST_CACHE") : "on");
+    printf("%-34s %-6s %s\n", "case", "result", "figure");
+    for (size_t i = 0; i < nrows; i++)
+        printf("%-34s %-6s %s\n", rows[i].name, rows[i].result, rows[i].figure);
+    fflush(stdout);
+}
+
+/* ---- what a test leaves behind, undone by cleanup() --------------------- */
+
+static struct server *live[8];
+static pthread_t pending[16]; /* client threads not joined yet */
+static size_t npending;
+static atomic_bool *pending_stop; /* asks a running load generator to stop */
+static PGconn *locker;
+static int frozen[64];
+static size_t nfrozen;
+static char failmalloc_switch[600];
+
+static void start_server(struct server *s, const char *const *env)
+{
+    assert_int_equal(server_start(s, env), 0);
+    for (size_t i = 0; i < sizeof(live) / sizeof(live[0]); i++) {
+        if (live[i] == NULL) {
+            live[i] = s;
+            return;
+        }
+    }
+    fail_msg("too many servers");
+}
+
+/* SIGTERM; the server must exit 0. */
+static void stop_server(struct server *s)
+{
+    for (size_t i = 0; i < sizeof(live) / sizeof(live[0]); i++) {
+        if (live[i] == s)
+            live[i] = NULL;
+    }
+    assert_int_equal(server_stop(s, SIGTERM, 15), 0);
+}
+
+static pthread_t spawn(void *(*fn)(void *), void *arg)
+{
+    pthread_t t;
+
+    assert_true(npending < sizeof(pending) / sizeof(pending[0]));
+    assert_int_equal(pthread_create(&t, NULL, fn, arg), 0);
+    pending[npending++] = t;
+    return t;
+}
+
+static void join(pthread_t t)
+{
+    pthread_join(t, NULL);
+    for (size_t i = 0; i < npending; i++) {
+        if (pthread_equal(pending[i], t)) {
+            pending[i] = pending[--npending];
+            break;
+        }
+    }
+}
+
+static void thaw(void)
+{
+    for (size_t i = 0; i < nfrozen; i++)
+        kill(frozen[i], SIGCONT);
+    nfrozen = 0;
+}
+
+/* Restores what the suite expects: no server of ours, no lock, no frozen
+ * backend, the cluster up with the vectors catalog, no extra database. */
+static int cleanup(void **state)
+{
+    (void)state;
+    thaw();
+    if (pending_stop != NULL)
+        atomic_store(pending_stop, true);
+    while (npending > 0) /* every call ends within the client's 20 s timeout */
+        join(pending[npending - 1]);
+    pending_stop = NULL;
+    if (failmalloc_switch[0] != '\0')
+        unlink(failmalloc_switch);
+    for (size_t i = 0; i < sizeof(live) / sizeof(live[0]); i++) {
+        if (live[i] != NULL)
+            server_stop(live[i], SIGTERM, 15);
+        live[i] = NULL;
+    }
+    PQfinish(locker);
+    locker = NULL;
+    if (pg == NULL || PQstatus(pg) != CONNECTION_OK || db_exec(pg, "SELECT 1") != 0) {
+        PQfinish(pg);
+        pg = db_connect();
+        if (pg == NULL) {
+            pg_control("restart");
+            pg = db_connect();
+        }
+    }
+    if (pg == NULL)
+        return -1;
+    db_exec(pg, "DROP DATABASE IF EXISTS shop_ascii WITH (FORCE)");
+    return load_vectors_catalog(pg, vectors);
+}
+
+/* ---- HTTP calls --------------------------------------------------------- */
+
+struct call {
+    int port;
+    const char *method; /* NULL: GET */
+    char target[256];
+    int status; /* -1: no connection, 0: closed without a response */
+    double start, end;
+    bool retry_after; /* the response has Retry-After */
+    bool json;        /* the body parses as JSON */
+    bool json_error;  /* ... and is {"error": "..."} */
+};
+
+static void call_run(struct call *c)
+{
+    struct http_response r;
+    char value[64];
+    json_t *body;
+
+    memset(&r, 0, sizeof(r));
+    c->start = now_seconds();
+    c->status =
+        http_request(c->port, c->method ? c->method : "GET", c->target, &r) == 0 ? r.status : -1;
+    c->end = now_seconds();
+    c->retry_after = http_header(&r, "Retry-After", value, sizeof(value)) != NULL;
+    body = http_json(&r);
+    c->json = body != NULL;
+    c->json_error = body != NULL && json_is_string(json_object_get(body, "error"));
+    json_decref(body);
+    http_response_free(&r);
+}
+
+static void *call_thread(void *arg)
+{
+    call_run(arg);
+    return NULL;
+}
+
+static void call_set(struct call *c, int port, const char *target)
+{
+    memset(c, 0, sizeof(*c));
+    c->port = port;
+    snprintf(c->target, sizeof(c->target), "%s", target);
+}
+
+/* Starts n calls at once and waits for all of them. */
+static void run_concurrent(struct call *calls, size_t n)
+{
+    pthread_t threads[64];
+
+    assert_true(n <= 64);
+    for (size_t i = 0; i < n; i++)
+        assert_int_equal(pthread_create(&threads[i], NULL, call_thread, &calls[i]), 0);
+    for (size_t i = 0; i < n; i++)
+        pthread_join(threads[i], NULL);
+}
+
+static int get_status(int port, const char *target)
+{
+    struct call c;
+    call_set(&c, port, target);
+    call_run(&c);
+    return c.status;
+}
+
+/* n concurrent recommendation requests; asserts that every one is 200. */
+static void assert_concurrent_ok(int port, size_t n)
+{
+    static const char *const slugs[] = {"linen-summer-shirt", "road-running-shoes",
+                                        "espresso-grinder", "wireless-earbuds"};
+    struct call calls[64];
+
+    for (size_t i = 0; i < n; i++) {
+        char target[128];
+        snprintf(target, sizeof(target), "/products/%s/recommendations", slugs[i % 4]);
+        call_set(&calls[i], port, target);
+    }
+    run_concurrent(calls, n);
+    for (size_t i = 0; i < n; i++) {
+        if (calls[i].status != 200)
+            fail_msg("%s answered %d after the fault, expected 200", calls[i].target,
+                     calls[i].status);
+    }
+}
+
+/* An error response: the status, a JSON {"error": ...} body, and
+ * Retry-After when it is 503. */
+static void assert_error_reply(const struct call *c, int status)
+{
+    if (c->status != status)
+        fail_msg("%s answered %d, expected %d", c->target, c->status, status);
+    if (!c->json_error)
+        fail_msg("%s answered %d without a JSON error body", c->target, c->status);
+    if (status == 503 && !c->retry_after)
+        fail_msg("%s answered 503 without Retry-After", c->target);
+}
+
+static double metric(int port, const char *series)
+{
+    double v = -1;
+    if (http_metric(port, series, &v) != 0)
+        fail_msg("/metrics has no %s", series);
+    return v;
+}
+
+#define IN_USE "recs_db_pool_connections{state=\"in_use\"}"
+#define CONNECTED "recs_db_pool_connections{state=\"connected\"}"
+
+/* The pool has every connection back (in_use 0 within a second: a response
+ * may be sent a moment before its connection is released) and holds no
+ * more than its size. Returns the connected count. */
+static int assert_pool_whole(int port, int size)
+{
+    double deadline = now_seconds() + 1.0, in_use, connected;
+
+    while ((in_use = metric(port, IN_USE)) != 0 && now_seconds() < deadline)
+        sleep_ms(20);
+    if (in_use != 0)
+        fail_msg("pool in_use is %g after the fault, expected 0", in_use);
+    connected = metric(port, CONNECTED);
+    if (connected < 0 || connected > size)
+        fail_msg("pool connected is %g, outside 0..%d", connected, size);
+    assert_int_equal((int)metric(port, "recs_inflight_requests"), 0);
+    return (int)connected;
+}
+
+/* Whether every ranking of the vectors is answered exactly. */
+static bool vectors_ranked_right(int port)
+{
+    json_t *expected = json_object_get(vectors, "expected"), *want;
+    size_t i;
+
+    json_array_foreach(expected, i, want)
+    {
+        char target[256];
+        struct http_response r;
+        json_t *got, *recs, *w;
+        size_t j;
+        bool same;
+
+        snprintf(target, sizeof(target), "/products/%s/recommendations?limit=%d",
+                 json_string_value(json_object_get(want, "target")),
+                 (int)json_integer_value(json_object_get(want, "limit")));
+        if (http_request(port, "GET", target, &r) != 0 || r.status != 200) {
+            http_response_free(&r);
+            return false;
+        }
+        got = http_json(&r);
+        http_response_free(&r);
+        recs = json_object_get(got, "recommendations");
+        same = json_array_size(recs) == json_array_size(json_object_get(want, "ranking"));
+        json_array_foreach(json_object_get(want, "ranking"), j, w)
+        {
+            json_t *g = json_array_get(recs, j);
+            same = same &&
+                   json_integer_value(json_object_get(g, "id")) ==
+                       json_integer_value(json_object_get(w, "id")) &&
+                   json_integer_value(json_object_get(g, "matches")) ==
+                       json_integer_value(json_object_get(w, "matches"));
+        }
+        json_decref(got);
+        if (!same)
+            return false;
+    }
+    return true;
+}
+
+/* ---- load generator: sequential requests until told to stop ----------- */
+
+struct loadgen {
+    int port;
+    atomic_bool stop;
+    size_t n;
+    struct call calls[4000];
+};
+
+static void *loadgen_run(void *arg)
+{
+    struct loadgen *g = arg;
+
+    while (!atomic_load(&g->stop) && g->n < sizeof(g->calls) / sizeof(g->calls[0])) {
+        struct call *c = &g->calls[g->n];
+        call_set(c, g->port, "/products/wireless-earbuds/recommendations?limit=3");
+        call_run(c);
+        g->n++;
+        sleep_ms(20);
+    }
+    return NULL;
+}
+
+/* ---- 1. PostgreSQL killed and started again ---------------------------- */
+
+#define T1_ACQUIRE_S 1.0
+#define T1_CONNECT_S 2.0
+
+/* pg.sh stop immediate with requests waiting on the database: they get
+ * 503 (JSON, Retry-After) at once, so does everything during the outage,
+ * within acquire + connect timeouts; /readyz 503, /healthz 200. After
+ * pg.sh restart the service recovers by itself, and its pool is whole. */
+static void test_database_killed_with_requests_in_flight(void **state)
+{
+    static const char *const env[] = {"RECS_HTTP_THREADS=4",
+                                      "RECS_DB_POOL_SIZE=4",
+                                      "RECS_STATEMENT_TIMEOUT_MS=5000",
+                                      "RECS_DB_CONNECT_TIMEOUT=2",
+                                      "RECS_DB_ACQUIRE_TIMEOUT_MS=1000",
+                                      NULL};
+    const double bound = T1_ACQUIRE_S + T1_CONNECT_S;
+    struct row *row = row_begin("1 kill (immediate), in flight");
+    struct row *row2 = row_begin("1 recovery after restart");
+    static struct call inflight[3]; /* static: threads may outlive a failed assertion */
+    static struct loadgen *gen;
+    struct server s;
+    struct call c;
+    pthread_t threads[3], gen_thread;
+    double t_kill, t_down, t_restart, t_up, first_503 = 0, max_503 = 0, recovered = -1;
+    double deadline;
+    size_t outage_503 = 0;
+
+    (void)state;
+    if (gen == NULL)
+        gen = malloc(sizeof(*gen)); /* kept for the run: a thread may still use it */
+    assert_non_null(gen);
+    memset(gen, 0, sizeof(*gen));
+    start_server(&s, env);
+    assert_concurrent_ok(s.port, 8);
+
+    /* requests in flight: waiting on a lock when the database dies */
+    locker = db_connect();
+    assert_non_null(locker);
+    assert_int_equal(db_exec(locker, "BEGIN"), 0);
+    assert_int_equal(
+        db_exec(locker, "LOCK TABLE products, recs_catalog_version IN ACCESS EXCLUSIVE MODE"), 0);
+    for (int i = 0; i < 3; i++) {
+        call_set(&inflight[i], s.port, "/products/linen-summer-shirt/recommendations");
+        threads[i] = spawn(call_thread, &inflight[i]);
+    }
+    gen->port = s.port;
+    pending_stop = &gen->stop;
+    gen_thread = spawn(loadgen_run, gen);
+    sleep_ms(400);
+
+    t_kill = now_seconds();
+    assert_int_equal(pg_control_arg("stop", "immediate"), 0);
+    t_down = now_seconds();
+    PQfinish(locker);
+    locker = NULL;
+    for (int i = 0; i < 3; i++)
+        join(threads[i]);
+    for (int i = 0; i < 3; i++) {
+        assert_true(inflight[i].start < t_kill); /* really in flight */
+        assert_error_reply(&inflight[i], 503);
+        if (inflight[i].end - t_kill > first_503)
+            first_503 = inflight[i].end - t_kill;
+    }
+    if (first_503 > bound)
+        fail_msg("requests in flight answered %.3f s after the kill", first_503);
+
+    /* the outage: every request 503 within the timeouts */
+    for (int i = 0; i < 6; i++) {
+        call_set(&c, s.port, "/products/espresso-grinder/recommendations");
+        call_run(&c);
+        assert_error_reply(&c, 503);
+        if (c.end - c.start > max_503)
+            max_503 = c.end - c.start;
+        if (c.end - c.start > bound)
+            fail_msg("a request during the outage took %.3f s", c.end - c.start);
+        sleep_ms(150);
+    }
+    call_set(&c, s.port, "/readyz");
+    call_run(&c);
+    assert_error_reply(&c, 503);
+    assert_int_equal(get_status(s.port, "/healthz"), 200);
+    assert_int_equal((int)metric(s.port, "recs_db_up"), 0);
+    row_note(row, "in flight: 503 %.0f ms after kill (stop took %.0f ms); outage: max %.0f ms",
+             first_503 * 1e3, (t_down - t_kill) * 1e3, max_503 * 1e3);
+
+    /* started again: the service heals without a restart */
+    t_restart = now_seconds();
+    assert_int_equal(pg_control("restart"), 0);
+    t_up = now_seconds();
+    deadline = t_up + 10;
+    while (now_seconds() < deadline) {
+        if (get_status(s.port, "/products/linen-summer-shirt/recommendations") == 200) {
+            recovered = now_seconds() - t_up;
+            break;
+        }
+        sleep_ms(25);
+    }
+    atomic_store(&gen->stop, true);
+    join(gen_thread);
+    pending_stop = NULL;
+    if (recovered < 0)
+        fail_msg("no 200 within 10 s of the restart");
+    if (recovered > 3.0)
+        fail_msg("recovered only %.3f s after the restart", recovered);
+    call_set(&c, s.port, "/readyz");
+    call_run(&c);
+    assert_int_equal(c.status, 200);
+
+    /* the background requests: 200 or a proper 503, never slow */
+    for (size_t i = 0; i < gen->n; i++) {
+        const struct call *g = &gen->calls[i];
+        double from = g->start > t_kill ? g->start : t_kill;
+        if (g->status == 200) {
+            if (g->start > t_down && g->end < t_restart)
+                fail_msg("200 while the database was down");
+            continue;
+        }
+        assert_error_reply(g, 503);
+        outage_503++;
+        if (g->end - from > bound)
+            fail_msg("a background request took %.3f s", g->end - from);
+    }
+    assert_true(outage_503 > 0);
+
+    /* the pool is whole: 2 x pool size at once all succeed */
+    assert_concurrent_ok(s.port, 8);
+    assert_pool_whole(s.port, 4);
+    assert_true(vectors_ranked_right(s.port));
+    row_note(row2, "first 200 %.0f ms after restart; 8 concurrent 200; in_use 0", recovered * 1e3);
+    row_pass(row);
+    stop_server(&s);
+    row_pass(row2);
+}
+
+/* Idle pooled connections the server closed (a restart with no traffic in
+ * between, pg_terminate_backend) are noticed before use: no request is
+ * answered 503 once the database is back. */
+static void test_idle_connections_closed_by_the_server(void **state)
+{
+    static const char *const env[] = {"RECS_HTTP_THREADS=4", "RECS_DB_POOL_SIZE=4",
+                                      "RECS_STATEMENT_TIMEOUT_MS=5000", NULL};
+    struct row *row = row_begin("1 idle pool, server restarted");
+    struct row *row2 = row_begin("1 idle pool, backends terminated");
+    struct server s;
+    struct call c;
+    int connected;
+
+    (void)state;
+    start_server(&s, env);
+    assert_concurrent_ok(s.port, 8);
+    connected = assert_pool_whole(s.port, 4);
+    assert_true(connected >= 1);
+
+    /* restart with no request in between */
+    PQfinish(pg);
+    pg = NULL;
+    assert_int_equal(pg_control_arg("stop", "fast"), 0);
+    assert_int_equal(pg_control("restart"), 0);
+    call_set(&c, s.port, "/readyz");
+    call_run(&c);
+    if (c.status != 200)
+        fail_msg("/readyz answered %d right after the restart (%d stale connections)", c.status,
+                 connected);
+    assert_concurrent_ok(s.port, 8);
+    assert_pool_whole(s.port, 4);
+    row_note(row, "%d pooled connections went stale; readyz and 8 concurrent: 200", connected);
+    row_pass(row);
+
+    /* the server ends every idle session of the service */
+    pg = db_connect();
+    assert_non_null(pg);
+    assert_concurrent_ok(s.port, 8);
+    connected = assert_pool_whole(s.port, 4);
+    assert_int_equal(db_exec(pg, "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                                 "WHERE application_name = 'recs'"),
+                     0);
+    sleep_ms(200);
+    assert_concurrent_ok(s.port, 8);
+    call_set(&c, s.port, "/readyz");
+    call_run(&c);
+    assert_int_equal(c.status, 200);
+    assert_pool_whole(s.port, 4);
+    row_note(row2, "%d sessions terminated; 8 concurrent and readyz: 200", connected);
+    stop_server(&s);
+    row_pass(row2);
+}
+
+/* ---- 2. slow database ---------------------------------------------------- */
+
+static void lock_catalog(void)
+{
+    locker = db_connect();
+    assert_non_null(locker);
+    assert_int_equal(db_exec(locker, "BEGIN"), 0);
+    assert_int_equal(
+        db_exec(locker, "LOCK TABLE products, recs_catalog_version IN ACCESS EXCLUSIVE MODE"), 0);
+}
+
+static void unlock_catalog(void)
+{
+    assert_int_equal(db_exec(locker, "COMMIT"), 0);
+    PQfinish(locker);
+    locker = NULL;
+}
+
+/* A query stuck behind a lock is cancelled by statement_timeout: 504 with
+ * a JSON error, soon after the timeout. /readyz stays 200 (its query does
+ * not touch the catalog). Released: 200 again, pool whole. */
+static void test_statement_timeout_gives_504(void **state)
+{
+    static const char *const env[] = {"RECS_HTTP_THREADS=4", "RECS_STATEMENT_TIMEOUT_MS=300", NULL};
+    struct row *row = row_begin("2 statement timeout 300 ms");
+    struct server s;
+    struct call calls[4], c;
+    double min_s = 1e9, max_s = 0;
+
+    (void)state;
+    start_server(&s, env);
+    assert_concurrent_ok(s.port, 4);
+    lock_catalog();
+    for (int round = 0; round < 3; round++) {
+        size_t n = round == 0 ? 4 : 1;
+        for (size_t i = 0; i < n; i++)
+            call_set(&calls[i], s.port, "/products/road-running-shoes/recommendations");
+        run_concurrent(calls, n);
+        for (size_t i = 0; i < n; i++) {
+            double took = calls[i].end - calls[i].start;
+            assert_error_reply(&calls[i], 504);
+            if (took >= 2.0)
+                fail_msg("504 took %.3f s", took);
+            min_s = took < min_s ? took : min_s;
+            max_s = took > max_s ? took : max_s;
+        }
+    }
+    assert_true(min_s >= 0.25); /* it was the statement timeout that answered */
+    call_set(&c, s.port, "/readyz");
+    call_run(&c);
+    assert_int_equal(c.status, 200);
+    unlock_catalog();
+
+    assert_int_equal(get_status(s.port, "/products/road-running-shoes/recommendations"), 200);
+    assert_concurrent_ok(s.port, 10);
+    assert_pool_whole(s.port, 5);
+    row_note(row, "504 after %.0f..%.0f ms; readyz 200 under the lock; 200 after release",
+             min_s * 1e3, max_s * 1e3);
+    stop_server(&s);
+    row_pass(row);
+}
+
+struct hammer {
+    int port;
+    const char *target;
+    double until;
+    size_t n;
+    struct call calls[400];
+};
+
+static void *hammer_run(void *arg)
+{
+    struct hammer *h = arg;
+
+    while (now_seconds() < h->until && h->n < sizeof(h->calls) / sizeof(h->calls[0])) {
+        call_set(&h->calls[h->n], h->port, h->target);
+        call_run(&h->calls[h->n]);
+        h->n++;
+    }
+    return NULL;
+}
+
+/* One pooled connection, stuck behind a lock, four HTTP workers: every
+ * request is answered quickly (503 when no connection is free within the
+ * acquire timeout, 504 when the statement times out), none hangs, and once
+ * the lock is gone the connection is back in the pool. */
+static void test_pool_exhaustion_never_hangs(void **state)
+{
+    static const char *const env[] = {"RECS_HTTP_THREADS=4", "RECS_DB_POOL_SIZE=1",
+                                      "RECS_DB_ACQUIRE_TIMEOUT_MS=200",
+                                      "RECS_STATEMENT_TIMEOUT_MS=300", NULL};
+    struct row *row = row_begin("2 pool exhaustion (size 1)");
+    struct server s;
+    struct hammer *h = calloc(4, sizeof(*h));
+    pthread_t threads[4];
+    size_t total = 0, n503 = 0, n504 = 0, n200 = 0;
+    double max_s = 0;
+
+    (void)state;
+    assert_non_null(h);
+    start_server(&s, env);
+    assert_concurrent_ok(s.port, 2);
+    lock_catalog();
+    for (int i = 0; i < 4; i++) {
+        h[i].port = s.port;
+        h[i].target = i == 3 ? "/readyz" : "/products/cast-iron-skillet/recommendations";
+        h[i].until = now_seconds() + 1.5;
+        threads[i] = spawn(hammer_run, &h[i]);
+    }
+    for (int i = 0; i < 4; i++)
+        join(threads[i]);
+    for (int i = 0; i < 4; i++) {
+        for (size_t j = 0; j < h[i].n; j++) {
+            const struct call *c = &h[i].calls[j];
+            double took = c->end - c->start;
+            total++;
+            max_s = took > max_s ? took : max_s;
+            if (took >= 2.0)
+                fail_msg("%s took %.3f s with the pool exhausted", c->target, took);
+            if (i == 3 && c->status == 200) {
+                n200++;
+                continue;
+            }
+            if (c->status == 503) {
+                assert_error_reply(c, 503);
+                n503++;
+            } else {
+                assert_error_reply(c, 504);
+                n504++;
+            }
+        }
+    }
+    assert_true(n503 > 0); /* the acquire timeout was reached */
+    unlock_catalog();
+
+    assert_pool_whole(s.port, 1);
+    assert_concurrent_ok(s.port, 2);
+    for (int i = 0; i < 10; i++)
+        assert_int_equal(get_status(s.port, "/products/cast-iron-skillet/recommendations"), 200);
+    assert_int_equal((int)metric(s.port, CONNECTED), 1);
+    row_note(row, "%zu answers in 1.5 s: %zu x 503, %zu x 504, %zu readyz 200; max %.0f ms", total,
+             n503, n504, n200, max_s * 1e3);
+    stop_server(&s);
+    row_pass(row);
+    free(h);
+}
+
+/* A backend that stops answering (SIGSTOP: no statement_timeout can fire
+ * in a stopped process) must not hang requests: they are answered soon
+ * after the statement timeout, and the service carries on with new
+ * connections while the old backends are still stopped. */
+static void test_frozen_backend_does_not_hang_requests(void **state)
+{
+    static const char *const env[] = {"RECS_HTTP_THREADS=4",
+                                      "RECS_DB_POOL_SIZE=2",
+                                      "RECS_STATEMENT_TIMEOUT_MS=300",
+                                      "RECS_DB_CONNECT_TIMEOUT=2",
+                                      "RECS_DB_ACQUIRE_TIMEOUT_MS=1000",
+                                      NULL};
+    struct row *row = row_begin("2 frozen backend (SIGSTOP)");
+    struct server s;
+    struct call c;
+    PGresult *res;
+    double max_s = 0, deadline, recovered = -1, t0;
+
+    (void)state;
+    start_server(&s, env);
+    assert_concurrent_ok(s.port, 4);
+    res = PQexec(pg, "SELECT pid FROM pg_stat_activity WHERE application_name = 'recs'");
+    assert_int_equal(PQresultStatus(res), PGRES_TUPLES_OK);
+    assert_true(PQntuples(res) >= 1);
+    for (int i = 0; i < PQntuples(res) && nfrozen < 64; i++) {
+        int pid = atoi(PQgetvalue(res, i, 0));
+        if (pid > 0 && kill(pid, SIGSTOP) == 0)
+            frozen[nfrozen++] = pid;
+    }
+    PQclear(res);
+    assert_true(nfrozen >= 1);
+
+    /* answered in bounded time, 503 or 504, never a hang */
+    t0 = now_seconds();
+    for (int i = 0; i < 4; i++) {
+        call_set(&c, s.port, i == 3 ? "/readyz" : "/products/pour-over-kettle/recommendations");
+        call_run(&c);
+        if (c.end - c.start > max_s)
+            max_s = c.end - c.start;
+        if (c.end - c.start > 4.0)
+            fail_msg("%s took %.3f s with a frozen backend", c.target, c.end - c.start);
+        if (c.status == 200)
+            break; /* already on a new connection */
+        if (c.status != 503)
+            assert_error_reply(&c, 504);
+        else
+            assert_error_reply(&c, 503);
+    }
+    /* new connections work while the old backends are still stopped */
+    deadline = now_seconds() + 6;
+    while (now_seconds() < deadline) {
+        if (get_status(s.port, "/products/pour-over-kettle/recommendations") == 200) {
+            recovered = now_seconds() - t0;
+            break;
+        }
+        sleep_ms(50);
+    }
+    if (recovered < 0)
+        fail_msg("no 200 within 6 s while old backends stay frozen");
+    assert_concurrent_ok(s.port, 4);
+    thaw();
+    assert_concurrent_ok(s.port, 4);
+    assert_pool_whole(s.port, 2);
+    row_note(row, "answers within %.0f ms; 200 again %.0f ms after freezing", max_s * 1e3,
+             recovered * 1e3);
+    stop_server(&s);
+    row_pass(row);
+}
+
+/* ---- 3. odd catalog rows -------------------------------------------------- */
+
+static json_t *recommendations(int port, const char *slug, int limit)
+{
+    char target[300];
+    struct http_response r;
+    json_t *body;
+
+    snprintf(target, sizeof(target), "/products/%s/recommendations?limit=%d", slug, limit);
+    assert_int_equal(http_request(port, "GET", target, &r), 0);
+    if (r.status != 200)
+        fail_msg("%s answered %d", target, r.status);
+    body = http_json(&r);
+    http_response_free(&r);
+    assert_non_null(body);
+    return body;
+}
+
+static json_t *find_rec(json_t *body, const char *slug)
+{
+    json_t *rec;
+    size_t i;
+
+    json_array_foreach(json_object_get(body, "recommendations"), i, rec)
+    {
+        if (strcmp(json_string_value(json_object_get(rec, "slug")), slug) == 0)
+            return rec;
+    }
+    return NULL;
+}
+
+static void insert_product(PGconn *conn, const char *slug, const char *title,
+                           const char *description, const char *category)
+{
+    const char *params[4] = {slug, title, description, category};
+    PGresult *res = PQexecParams(conn,
+                                 "INSERT INTO products (slug, title, description, price_cents, "
+                                 "category_id) VALUES ($1, $2, $3, 100, "
+                                 "(SELECT id FROM categories WHERE slug = $4))",
+                                 4, NULL, params, NULL, NULL, 0);
+    if (PQresultStatus(res) != PGRES_COMMAND_OK)
+        fail_msg("insert %s: %s", slug, PQerrorMessage(conn));
+    PQclear(res);
+}
+
+/* Matches descend, and equal matches come by ascending id. */
+static void assert_ranked(json_t *body)
+{
+    json_t *recs = json_object_get(body, "recommendations");
+
+    for (size_t i = 1; i < json_array_size(recs); i++) {
+        json_t *a = json_array_get(recs, i - 1), *b = json_array_get(recs, i);
+        json_int_t ma = json_integer_value(json_object_get(a, "matches"));
+        json_int_t mb = json_integer_value(json_object_get(b, "matches"));
+        assert_true(ma >= mb);
+        if (ma == mb)
+            assert_true(json_integer_value(json_object_get(a, "id")) <
+                        json_integer_value(json_object_get(b, "id")));
+    }
+}
+
+static const char *const odd_env[] = {"RECS_HTTP_THREADS=2", "RECS_STATEMENT_TIMEOUT_MS=10000",
+                                      NULL};
+
+/* Empty description, NULL category, a text without tokens, two identical
+ * 100 KB descriptions. */
+static void test_odd_rows(void **state)
+{
+    struct row *row = row_begin("3 empty/NULL/tokenless/100 KB");
+    struct server s;
+    size_t big_len = 100 * 1024;
+    char *big = malloc(big_len + 16);
+    json_t *body, *rec;
+    size_t i, n;
+
+    (void)state;
+    assert_non_null(big);
+    for (n = 0; n < big_len;)
+        n += (size_t)sprintf(big + n, "lorem%05zu ", n / 11);
+    big[big_len] = '\0';
+    insert_product(pg, "odd-empty-description", "Solitary Brass Lantern", "", "kitchen");
+    insert_product(pg, "odd-null-category", "Brass Lantern Hook", "A brass hook for a lantern.",
+                   NULL);
+    insert_product(pg, "odd-no-tokens", "-- ? --", "a an the ... !", "kitchen");
+    insert_product(pg, "odd-big-a", "Huge Text Twin", big, "kitchen");
+    insert_product(pg, "odd-big-b", "Huge Text Twin", big, "kitchen");
+    free(big);
+    start_server(&s, odd_env);
+
+    /* empty description: scored on its title; a NULL category is null */
+    body = recommendations(s.port, "odd-empty-description", 3);
+    rec = json_array_get(json_object_get(body, "recommendations"), 0);
+    assert_string_equal(json_string_value(json_object_get(rec, "slug")), "odd-null-category");
+    assert_true(json_integer_value(json_object_get(rec, "matches")) > 0);
+    assert_true(json_is_null(json_object_get(rec, "category")));
+    json_decref(body);
+
+    /* no tokens: every score 0, so every product in id order, and it is
+     * still listed (score 0) for the others */
+    body = recommendations(s.port, "odd-no-tokens", 100);
+    n = json_array_size(json_object_get(body, "recommendations"));
+    assert_int_equal(n, 13 + 5 - 1);
+    json_array_foreach(json_object_get(body, "recommendations"), i, rec)
+    {
+        assert_int_equal(json_integer_value(json_object_get(rec, "matches")), 0);
+        assert_float_equal(json_number_value(json_object_get(rec, "score")), 0.0, 0.0);
+    }
+    assert_ranked(body);
+    json_decref(body);
+    body = recommendations(s.port, "linen-summer-shirt", 100);
+    rec = find_rec(body, "odd-no-tokens");
+    assert_non_null(rec);
+    assert_int_equal(json_integer_value(json_object_get(rec, "matches")), 0);
+    assert_ranked(body);
+    json_decref(body);
+
+    /* 100 KB of identical text: each other's first, 1500 of 1500 */
+    body = recommendations(s.port, "odd-big-a", 2);
+    rec = json_array_get(json_object_get(body, "recommendations"), 0);
+    assert_string_equal(json_string_value(json_object_get(rec, "slug")), "odd-big-b");
+    assert_int_equal(json_integer_value(json_object_get(rec, "matches")), 1500);
+    assert_float_equal(json_number_value(json_object_get(rec, "score")), 1.0, 0.0);
+    json_decref(body);
+    body = recommendations(s.port, "odd-big-b", 2);
+    rec = json_array_get(json_object_get(body, "recommendations"), 0);
+    assert_string_equal(json_string_value(json_object_get(rec, "slug")), "odd-big-a");
+    assert_int_equal(json_integer_value(json_object_get(rec, "matches")), 1500);
+    json_decref(body);
+    row_note(row, "all 200; 100 KB twins: 1500 matches; tokenless: 17 x score 0 by id");
+    stop_server(&s);
+    row_pass(row);
+}
+
+/* 20,000 generated products: answered, ranked by matches then id. Their
+ * texts are five tokens, three of which vary with g mod 7, 11 and 13, so
+ * the products whose g is congruent mod 1001 have the same text. */
+static void test_many_products(void **state)
+{
+    struct row *row = row_begin("3 20,000 products");
+    struct server s;
+    json_t *body, *recs;
+    double t0, took_first, took_second;
+    long twins = 0;
+
+    (void)state;
+    assert_int_equal(
+        db_exec(pg, "INSERT INTO products (id, slug, title, description, price_cents) "
+                    "SELECT 1000 + g, 'gen-' || g, 'Generated item', 'alpha' || (g % 7) || "
+                    "' beta' || (g % 11) || ' gamma' || (g % 13), 100 "
+                    "FROM generate_series(1, 20000) AS g"),
+        0);
+    start_server(&s, odd_env);
+    t0 = now_seconds();
+    body = recommendations(s.port, "gen-5", 100);
+    took_first = now_seconds() - t0;
+    recs = json_object_get(body, "recommendations");
+    assert_int_equal(json_array_size(recs), 100);
+    assert_ranked(body);
+    /* the same text: g = 5 + 1001 j, all 1500, first, by ascending id */
+    for (long g = 5 + 1001; g <= 20000; g += 1001, twins++) {
+        json_t *rec = json_array_get(recs, (size_t)twins);
+        assert_int_equal(json_integer_value(json_object_get(rec, "id")), 1000 + g);
+        assert_int_equal(json_integer_value(json_object_get(rec, "matches")), 1500);
+    }
+    assert_true(
+        json_integer_value(json_object_get(json_array_get(recs, (size_t)twins), "matches")) < 1500);
+    json_decref(body);
+    t0 = now_seconds();
+    body = recommendations(s.port, "linen-summer-shirt", 5);
+    took_second = now_seconds() - t0;
+    assert_ranked(body);
+    json_decref(body);
+    row_note(row, "200 in %.0f ms (then %.0f ms); %ld twins at 1500 first, ties by id",
+             took_first * 1e3, took_second * 1e3, twins);
+    stop_server(&s);
+    row_pass(row);
+}
+
+/* One product whose text is longer than the tokenizer takes (5 MB; the
+ * limit is RECS_SCRATCH_TEXT_MAX, 4 MB) must not take the others down:
+ * every other product is still answered, and so is that one. */
+static void test_oversized_row_spares_the_others(void **state)
+{
+    struct row *row = row_begin("3 one 5 MB description");
+    struct server s;
+    struct http_response r;
+    int status_other, status_huge;
+
+    (void)state;
+    assert_int_equal(db_exec(pg,
+                             "INSERT INTO products (slug, title, description, price_cents) "
+                             "VALUES ('odd-5mb', 'Five Megabytes', repeat('words ', 873813), 1)"),
+                     0);
+    start_server(&s, odd_env);
+    assert_int_equal(
+        http_request(s.port, "GET", "/products/linen-summer-shirt/recommendations", &r), 0);
+    status_other = r.status;
+    http_response_free(&r);
+    assert_int_equal(http_request(s.port, "GET", "/products/odd-5mb/recommendations", &r), 0);
+    status_huge = r.status;
+    http_response_free(&r);
+    row_note(row, "another product: %d, the 5 MB one: %d", status_other, status_huge);
+    if (status_other != 200)
+        fail_msg("one 5 MB description makes every request %d (catalog build fails)", status_other);
+    assert_int_equal(status_huge, 200);
+    assert_true(vectors_ranked_right(s.port));
+    stop_server(&s);
+    row_pass(row);
+}
+
+/* The path of an SQL file of the project: sql/ under the working
+ * directory, or beside tests/fixtures (from RECS_TEST_VECTORS). */
+static void sql_path(const char *name, char *out, size_t len)
+{
+    const char *v = getenv("RECS_TEST_VECTORS");
+    struct stat st;
+
+    snprintf(out, len, "sql/%s", name);
+    if (stat(out, &st) == 0 || v == NULL)
+        return;
+    snprintf(out, len, "%.*s../../sql/%s", (int)(strrchr(v, '/') ? strrchr(v, '/') - v + 1 : 0), v,
+             name);
+}
+
+static void apply_sql_file(PGconn *conn, const char *name)
+{
+    char path[1024];
+    FILE *f;
+    char *sql;
+    long size;
+
+    sql_path(name, path, sizeof(path));
+    f = fopen(path, "rb");
+    assert_non_null(f);
+    fseek(f, 0, SEEK_END);
+    size = ftell(f);
+    fseek(f, 0, SEEK_SET);
+    sql = calloc(1, (size_t)size + 1);
+    assert_non_null(sql);
+    assert_int_equal(fread(sql, 1, (size_t)size, f), (size_t)size);
+    fclose(f);
+    assert_int_equal(db_exec(conn, sql), 0);
+    free(sql);
+}
+
+/* Bytes that are not UTF-8 (a SQL_ASCII database stores anything) come out
+ * as valid JSON, each bad byte as U+FFFD. */
+static void test_invalid_utf8_is_repaired(void **state)
+{
+    struct row *row = row_begin("3 invalid UTF-8 (SQL_ASCII db)");
+    struct server s;
+    PGconn *ascii;
+    char url[1200];
+    const char *env[] = {url, "RECS_HTTP_THREADS=2", NULL};
+    struct http_response r;
+    json_t *body, *rec;
+    const char *title;
+
+    (void)state;
+    assert_int_equal(db_exec(pg, "DROP DATABASE IF EXISTS shop_ascii WITH (FORCE)"), 0);
+    assert_int_equal(db_exec(pg, "CREATE DATABASE shop_ascii ENCODING 'SQL_ASCII' TEMPLATE "
+                                 "template0 LC_COLLATE 'C' LC_CTYPE 'C'"),
+                     0);
+    ascii = db_connect_dbname("shop_ascii");
+    assert_non_null(ascii);
+    db_exec(ascii, "SET client_min_messages = warning");
+    apply_sql_file(ascii, "001_catalog.sql");
+    apply_sql_file(ascii, "002_catalog_version.sql");
+    assert_int_equal(db_exec(ascii, "INSERT INTO categories (slug, name) VALUES "
+                                    "(E'bad\\xfe-cat', 'x'), ('mugs', 'Mugs')"),
+                     0);
+    insert_product(ascii, "bad-bytes", "Caf\xff\xfe Mug", "A mug \xff\xfe for caf\xe9 and tea",
+                   "bad\xfe-cat");
+    insert_product(ascii, "good-mug", "Tea Mug", "A mug for tea and coffee", "mugs");
+    insert_product(ascii, "bad-truncated", "Mug \xe2\x82", "A mug cut \xc3", NULL);
+    PQfinish(ascii);
+
+    snprintf(url, sizeof(url), "DATABASE_URL=%s dbname=shop_ascii", db_url());
+    start_server(&s, env);
+    assert_int_equal(http_request(s.port, "GET", "/products/bad-bytes/recommendations", &r), 0);
+    assert_int_equal(r.status, 200);
+    body = http_json(&r); /* jansson refuses invalid UTF-8 */
+    http_response_free(&r);
+    assert_non_null(body);
+    title = json_string_value(json_object_get(json_object_get(body, "product"), "title"));
+    assert_non_null(title);
+    assert_string_equal(title, "Caf\xef\xbf\xbd\xef\xbf\xbd Mug");
+    json_decref(body);
+
+    body = recommendations(s.port, "good-mug", 10);
+    rec = find_rec(body, "bad-bytes");
+    assert_non_null(rec);
+    assert_string_equal(json_string_value(json_object_get(rec, "category")), "bad\xef\xbf\xbd-cat");
+    assert_non_null(find_rec(body, "bad-truncated"));
+    json_decref(body);
+    stop_server(&s);
+    assert_int_equal(db_exec(pg, "DROP DATABASE shop_ascii WITH (FORCE)"), 0);
+    row_note(row, "200, valid JSON, bad bytes as U+FFFD (title, category)");
+    row_pass(row);
+}
+
+/* ---- 4. allocations failing on the request path ------------------------ */
+
+static bool failmalloc_path(char *out, size_t len)
+{
+    const char *v = getenv("RECS_TEST_FAILMALLOC"), *bin = getenv("RECS_BIN");
+    char guess[PATH_MAX];
+
+    if (v == NULL || v[0] == '\0') {
+        const char *slash = bin ? strrchr(bin, '/') : NULL;
+        snprintf(guess, sizeof(guess), "%.*stests/failmalloc.so",
+                 slash ? (int)(slash - bin + 1) : 0, bin ? bin : "");
+        v = guess;
+    }
+    return realpath(v, out) != NULL && strlen(out) < len;
+}
+
+static long log_number_after(const struct server *s, const char *prefix)
+{
+    FILE *f = fopen(s->log_path, "r");
+    char line[8192];
+    long value = -1;
+
+    while (f != NULL && fgets(line, sizeof(line), f) != NULL) {
+        char *at = strstr(line, prefix);
+        if (at != NULL)
+            value = strtol(at + strlen(prefix), NULL, 10);
+    }
+    if (f != NULL)
+        fclose(f);
+    return value;
+}
+
+struct storm {
+    int port;
+    unsigned seed;
+    size_t n;
+    struct call calls[100];
+};
+
+static void *storm_run(void *arg)
+{
+    static const char *const targets[] = {
+        "/products/linen-summer-shirt/recommendations",
+        "/products/road-running-shoes/recommendations?limit=3",
+        "/products/cafe-creme-mug/recommendations?limit=100",
+        "/products/item-1/recommendations",
+        "/products/no-such-product/recommendations",
+        "/readyz",
+        "/metrics",
+        "/healthz",
+    };
+    struct storm *st = arg;
+
+    for (st->n = 0; st->n < sizeof(st->calls) / sizeof(st->calls[0]); st->n++) {
+        struct call *c = &st->calls[st->n];
+        st->seed = st->seed * 1103515245u + 12345u;
+        call_set(c, st->port, targets[(st->seed >> 16) % 8]);
+        if ((st->seed >> 8) % 7 == 0)
+            c->method = "HEAD";
+        call_run(c);
+    }
+    return NULL;
+}
+
+/* Allocations on the HTTP worker threads fail at random: every answer is
+ * 200, 404, 500 or 503 (or the connection is closed), nothing hangs, the
+ * process survives, and once allocations succeed again it answers exactly
+ * as before with its pool whole; SIGTERM still exits 0. */
+static void test_allocation_failures(void **state)
+{
+    struct row *row = row_begin("4 malloc failures (3%)");
+    char lib[PATH_MAX], preload[PATH_MAX + 16], switch_env[700];
+    const char *env[] = {preload,
+                         switch_env,
+                         "RECS_FAILMALLOC_PERCENT=3",
+                         "RECS_FAILMALLOC_SPARE=libgomp",
+                         "RECS_HTTP_THREADS=4",
+                         "RECS_STATEMENT_TIMEOUT_MS=5000",
+                         NULL};
+    const char *bin = getenv("RECS_BIN");
+    struct server s;
+    struct storm *storms = calloc(4, sizeof(*storms));
+    pthread_t threads[4];
+    size_t counts[6] = {0}, total = 0; /* closed, 200, 404, 500, 503, HEAD 200 */
+    double max_s = 0;
+    long failed;
+    int wstatus;
+    FILE *f;
+
+    (void)state;
+    assert_non_null(storms);
+    if (bin != NULL && strstr(bin, "asan") != NULL) {
+        printf("[  SKIP    ] allocation failures: not under ASan (its allocator is not "
+               "interposable by a preloaded library)\n");
+        rows[nrows - 1].result = "skip";
+        row_note(row, "ASan build");
+        free(storms);
+        skip();
+    }
+    if (!failmalloc_path(lib, sizeof(lib)))
+        fail_msg("no failmalloc.so beside %s (build it: make; or set RECS_TEST_FAILMALLOC)",
+                 bin ? bin : "build/recs");
+    snprintf(preload, sizeof(preload), "LD_PRELOAD=%s", lib);
+    snprintf(failmalloc_switch, sizeof(failmalloc_switch), "%s/failmalloc-%d.on",
+             getenv("RECS_TEST_PGDIR") ? getenv("RECS_TEST_PGDIR") : "/tmp", (int)getpid());
+    snprintf(switch_env, sizeof(switch_env), "RECS_FAILMALLOC_SWITCH=%s", failmalloc_switch);
+    unlink(failmalloc_switch);
+    start_server(&s, env);
+    assert_true(vectors_ranked_right(s.port)); /* no failures yet */
+
+    f = fopen(failmalloc_switch, "w");
+    assert_non_null(f);
+    fclose(f);
+    for (int i = 0; i < 4; i++) {
+        storms[i].port = s.port;
+        storms[i].seed = (unsigned)i * 7919u + 1;
+        threads[i] = spawn(storm_run, &storms[i]);
+    }
+    for (int i = 0; i < 4; i++)
+        join(threads[i]);
+    unlink(failmalloc_switch);
+
+    for (int i = 0; i < 4; i++) {
+        for (size_t j = 0; j < storms[i].n; j++) {
+            const struct call *c = &storms[i].calls[j];
+            double took = c->end - c->start;
+            total++;
+            max_s = took > max_s ? took : max_s;
+            if (took > 5.0)
+                fail_msg("%s took %.3f s", c->target, took);
+            switch (c->status) {
+            case -1:
+                fail_msg("%s: could not connect (the process died?)", c->target);
+                break;
+            case 0:
+                counts[0]++;
+                break;
+            case 200:
+                counts[1]++;
+                break;
+            case 404:
+                counts[2]++;
+                break;
+            case 500:
+                counts[3]++;
+                break;
+            case 503:
+                counts[4]++;
+                break;
+            default:
+                fail_msg("%s %s answered %d under allocation failures",
+                         c->method ? c->method : "GET", c->target, c->status);
+            }
+        }
+    }
+    assert_int_equal(waitpid(s.pid, &wstatus, WNOHANG), 0); /* alive */
+    assert_true(counts[1] > 0);
+
+    /* allocations succeed again: the same answers as before, pool whole */
+    assert_true(vectors_ranked_right(s.port));
+    assert_concurrent_ok(s.port, 8);
+    assert_pool_whole(s.port, 5);
+    stop_server(&s);
+    failed = log_number_after(&s, "failmalloc: failed ");
+    if (failed <= 0)
+        fail_msg("no allocation was made to fail (failmalloc reported %ld)", failed);
+    row_note(row,
+             "%zu requests, %ld mallocs failed: %zu x 200, %zu x 404, %zu x 500, %zu x 503, "
+             "%zu closed; max %.0f ms",
+             total, failed, counts[1], counts[2], counts[3], counts[4], counts[0], max_s * 1e3);
+    row_pass(row);
+    free(storms);
+}
+
+static int setup_suite(void **state)
+{
+    (void)state;
+    vectors = json_load_file(getenv("RECS_TEST_VECTORS"), 0, NULL);
+    pg = db_connect();
+    if (vectors == NULL || pg == NULL || load_vectors_catalog(pg, vectors) != 0)
+        return -1;
+    return 0;
+}
+
+static int teardown_suite(void **state)
+{
+    int rc = cleanup(state);
+    PQfinish(pg);
+    json_decref(vectors);
+    return rc;
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_teardown(test_database_killed_with_requests_in_flight, cleanup),
+        cmocka_unit_test_teardown(test_idle_connections_closed_by_the_server, cleanup),
+        cmocka_unit_test_teardown(test_statement_timeout_gives_504, cleanup),
+        cmocka_unit_test_teardown(test_pool_exhaustion_never_hangs, cleanup),
+        cmocka_unit_test_teardown(test_frozen_backend_does_not_hang_requests, cleanup),
+        cmocka_unit_test_teardown(test_odd_rows, cleanup),
+        cmocka_unit_test_teardown(test_many_products, cleanup),
+        cmocka_unit_test_teardown(test_oversized_row_spares_the_others, cleanup),
+        cmocka_unit_test_teardown(test_invalid_utf8_is_repaired, cleanup),
+        cmocka_unit_test_teardown(test_allocation_failures, cleanup),
+    };
+    int failed = cmocka_run_group_tests_name("faults", tests, setup_suite, teardown_suite);
+
+    print_summary();
+    return failed;
+}
