@@ -9,12 +9,15 @@
 #   make format     clang-format every source file
 #
 # SANITIZE=1 builds with AddressSanitizer + UndefinedBehaviorSanitizer into
-# build/asan instead of build.
+# build/asan instead of build; SANITIZE=thread with ThreadSanitizer into
+# build/tsan.
 
 CC      ?= cc
 SANITIZE ?= 0
 ifeq ($(SANITIZE),1)
 BUILD   ?= build/asan
+else ifeq ($(SANITIZE),thread)
+BUILD   ?= build/tsan
 else
 BUILD   ?= build
 endif
@@ -34,6 +37,9 @@ LDLIBS  += $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lpthread -lm
 ifeq ($(SANITIZE),1)
 CFLAGS  += -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all
 LDFLAGS += -fsanitize=address,undefined
+else ifeq ($(SANITIZE),thread)
+CFLAGS  += -fsanitize=thread -fno-omit-frame-pointer
+LDFLAGS += -fsanitize=thread
 else
 CFLAGS  += $(HARDEN)
 endif

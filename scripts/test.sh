@@ -19,6 +19,7 @@ stage() { # stage NAME COMMAND...
 
 make -s -j"$(nproc)" all || exit 1
 make -s -j"$(nproc)" SANITIZE=1 all || exit 1
+make -s -j"$(nproc)" SANITIZE=thread build/tsan/recs || exit 1
 
 stage "static analysis" scripts/lint.sh
 units=(build/tests/test_*)
@@ -47,6 +48,12 @@ stage "integration (cache on)" integration build/recs on
 stage "integration (cache off)" integration build/recs off
 stage "integration under ASan+UBSan (cache on)" integration build/asan/recs on
 stage "integration under ASan+UBSan (cache off)" integration build/asan/recs off
+# ThreadSanitizer over the HTTP threads, the pool, the watchdog and the
+# snapshot sharing. libgomp is not built for TSan, so this run keeps every
+# OpenMP region on its calling thread (RECS_SCORE_THREADS=1); the OpenMP
+# loops write disjoint slots and are covered by ASan and the unit tests.
+stage "integration under ThreadSanitizer" env RECS_SCORE_THREADS=1 \
+  TSAN_OPTIONS="halt_on_error=1 exitcode=66" integration build/tsan/recs on
 
 echo "test: $stages_passed passed, $stages_failed failed"
 ((stages_failed == 0))

@@ -5,7 +5,10 @@
  * holds a connection. Connecting happens outside the lock. A failed connect
  * sets a short back-off during which acquires fail at once with UNAVAILABLE
  * when no connection is up, so a database outage costs a request
- * microseconds, not a connect timeout.
+ * microseconds, not a connect timeout. While some connections are up, a
+ * failed or backed-off connect instead waits for one of them (up to the
+ * acquire timeout): a database that refuses more sessions (max_connections,
+ * a role's connection limit) slows the service down, it does not fail it.
  *
  * Each statement is prepared on a connection the first time it runs there
  * (prepared statements live in the server session). Not at connect time:
@@ -288,7 +291,7 @@ static bool idle_connection_usable(PGconn *pg)
 recs_db_status recs_db_acquire(struct recs_db *db, struct recs_db_conn **out)
 {
     struct timespec deadline = deadline_after_ms(db->acquire_timeout_ms), now;
-    struct recs_db_conn *slot = NULL;
+    struct recs_db_conn *slot;
     PGconn *pg;
 
     pthread_mutex_lock(&db->lock);
@@ -306,12 +309,65 @@ recs_db_status recs_db_acquire(struct recs_db *db, struct recs_db_conn **out)
         /* While connecting backs off, an empty slot is taken (to fail at
          * once) only when no connection is up: the database is probably
          * down. Otherwise the database answers, and the request waits for
-         * a connected slot like any other (one failed connect, say for
-         * lack of memory, must not turn healthy traffic away). */
+         * a connected slot like any other. */
         clock_gettime(CLOCK_MONOTONIC, &now);
         backing_off = time_before(&now, &db->retry_at);
-        if (slot != NULL && (slot->pg != NULL || !backing_off || db->connected == 0))
-            break;
+        if (slot != NULL && (slot->pg != NULL || !backing_off || db->connected == 0)) {
+            slot->in_use = true;
+            db->in_use++;
+            if (slot->pg != NULL) {
+                pthread_mutex_unlock(&db->lock);
+                if (idle_connection_usable(slot->pg)) {
+                    *out = slot;
+                    return RECS_DB_OK;
+                }
+                /* closed by the server while idle: replace it now */
+                recs_log_info("db_reconnect", "a pooled connection was closed by the server");
+                pthread_mutex_lock(&db->lock);
+                pg = slot->pg;
+                slot->pg = NULL;
+                db->connected--;
+                pthread_mutex_unlock(&db->lock);
+                PQfinish(pg);
+                pthread_mutex_lock(&db->lock);
+                clock_gettime(CLOCK_MONOTONIC, &now);
+            }
+            if (!time_before(&now, &db->retry_at)) {
+                pthread_mutex_unlock(&db->lock);
+                pg = connect_session(db);
+                pthread_mutex_lock(&db->lock);
+                if (pg != NULL) {
+                    db->backoff_ms = BACKOFF_MIN_MS;
+                    slot->pg = pg;
+                    slot->prepared = 0;
+                    slot->version_known = false;
+                    db->connected++;
+                    atomic_store(&db->up, 1);
+                    pthread_mutex_unlock(&db->lock);
+                    *out = slot;
+                    return RECS_DB_OK;
+                }
+                db->retry_at = deadline_after_ms(db->backoff_ms);
+                db->backoff_ms =
+                    db->backoff_ms * 2 > BACKOFF_MAX_MS ? BACKOFF_MAX_MS : db->backoff_ms * 2;
+                recs_metrics_count_db_error();
+            }
+            /* no connection for this slot */
+            slot->in_use = false;
+            db->in_use--;
+            pthread_cond_signal(&db->freed);
+            clock_gettime(CLOCK_MONOTONIC, &now);
+            if (db->connected == 0 || !time_before(&now, &deadline)) {
+                if (db->connected == 0)
+                    atomic_store(&db->up, 0);
+                pthread_mutex_unlock(&db->lock);
+                return RECS_DB_UNAVAILABLE;
+            }
+            /* Other connections are up: the database refuses more sessions
+             * (max_connections, a role's limit) or refused this one by
+             * chance. Wait for one of the live ones. */
+            continue;
+        }
         if (slot != NULL && time_before(&db->retry_at, &wait_until))
             wait_until = db->retry_at; /* then an empty slot may connect */
         if (pthread_cond_timedwait(&db->freed, &db->lock, &wait_until) == ETIMEDOUT) {
@@ -323,54 +379,6 @@ recs_db_status recs_db_acquire(struct recs_db *db, struct recs_db_conn **out)
             return RECS_DB_UNAVAILABLE;
         }
     }
-    slot->in_use = true;
-    db->in_use++;
-    if (slot->pg != NULL) {
-        pthread_mutex_unlock(&db->lock);
-        if (idle_connection_usable(slot->pg)) {
-            *out = slot;
-            return RECS_DB_OK;
-        }
-        /* closed by the server while idle: replace it now */
-        recs_log_info("db_reconnect", "a pooled connection was closed by the server");
-        pthread_mutex_lock(&db->lock);
-        pg = slot->pg;
-        slot->pg = NULL;
-        db->connected--;
-        pthread_mutex_unlock(&db->lock);
-        PQfinish(pg);
-        pthread_mutex_lock(&db->lock);
-    }
-
-    clock_gettime(CLOCK_MONOTONIC, &now);
-    if (time_before(&now, &db->retry_at))
-        goto unavailable;
-    pthread_mutex_unlock(&db->lock);
-    pg = connect_session(db);
-    pthread_mutex_lock(&db->lock);
-    if (pg == NULL) {
-        db->retry_at = deadline_after_ms(db->backoff_ms);
-        db->backoff_ms = db->backoff_ms * 2 > BACKOFF_MAX_MS ? BACKOFF_MAX_MS : db->backoff_ms * 2;
-        recs_metrics_count_db_error();
-        goto unavailable;
-    }
-    db->backoff_ms = BACKOFF_MIN_MS;
-    slot->pg = pg;
-    slot->prepared = 0;
-    slot->version_known = false;
-    db->connected++;
-    atomic_store(&db->up, 1);
-    pthread_mutex_unlock(&db->lock);
-    *out = slot;
-    return RECS_DB_OK;
-
-unavailable:
-    slot->in_use = false;
-    db->in_use--;
-    atomic_store(&db->up, 0);
-    pthread_cond_signal(&db->freed);
-    pthread_mutex_unlock(&db->lock);
-    return RECS_DB_UNAVAILABLE;
 }
 
 void recs_db_release(struct recs_db *db, struct recs_db_conn *conn)

@@ -103,8 +103,13 @@ static size_t ref_tokenize(const char *title, size_t tlen, const char *desc, siz
     return n;
 }
 
+/* The reference's hot loops are left out of coverage: the fuzzer is to
+ * explore the code under test, and tracing every comparison here would slow
+ * it several-fold. */
+#define NO_COVERAGE __attribute__((no_sanitize("coverage")))
+
 /* h_k(token) = FNV-1a 64 over LE32(k) || token. */
-static uint64_t ref_hk(uint32_t k, const unsigned char *p, size_t len)
+NO_COVERAGE static uint64_t ref_hk(uint32_t k, const unsigned char *p, size_t len)
 {
     uint64_t h = 0xcbf29ce484222325ull;
     for (int i = 0; i < 4; i++)
@@ -112,6 +117,20 @@ static uint64_t ref_hk(uint32_t k, const unsigned char *p, size_t len)
     for (size_t i = 0; i < len; i++)
         h = (h ^ p[i]) * 0x100000001b3ull;
     return h;
+}
+
+/* sig[k] = min over tokens of h_k(token). */
+NO_COVERAGE static void ref_signature(const struct ref_token *tokens, size_t n, uint32_t k,
+                                      uint64_t *sig)
+{
+    for (uint32_t i = 0; i < k; i++) {
+        uint64_t m = UINT64_MAX;
+        for (size_t t = 0; t < n; t++) {
+            uint64_t h = ref_hk(i, tokens[t].bytes, tokens[t].len);
+            m = h < m ? h : m;
+        }
+        sig[i] = m;
+    }
 }
 
 /* ---- reference: API.md's JSON text (invalid UTF-8 repaired byte by byte) ---- */
@@ -265,14 +284,7 @@ static void check_tokens_and_signature(const struct recs_minhash *mh, uint32_t k
     ref->has_sig = nwant > 0;
     ref->sig = malloc(k * sizeof(uint64_t));
     CHECK(ref->sig != NULL);
-    for (uint32_t i = 0; i < k; i++) {
-        uint64_t m = UINT64_MAX;
-        for (size_t t = 0; t < nwant; t++) {
-            uint64_t h = ref_hk(i, want[t].bytes, want[t].len);
-            m = h < m ? h : m;
-        }
-        ref->sig[i] = m;
-    }
+    ref_signature(want, nwant, k, ref->sig);
 
     uint64_t *sig = malloc(k * sizeof(uint64_t));
     bool has = !ref->has_sig;
@@ -297,7 +309,7 @@ static void check_tokens_and_signature(const struct recs_minhash *mh, uint32_t k
     free(desc);
 }
 
-static uint32_t ref_matches(const struct product_ref *a, const struct product_ref *b, uint32_t k)
+NO_COVERAGE static uint32_t ref_matches(const struct product_ref *a, const struct product_ref *b, uint32_t k)
 {
     uint32_t m = 0;
     if (!a->has_sig || !b->has_sig)
@@ -417,6 +429,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         goto out;
     /* ids ascend from a fuzzed start without overflowing */
     int64_t base = (int64_t)ubase;
+#ifndef FUZZ_ID_INT64_MIN
+    /* Known bug (tests/fuzz/README.md, Findings): catalog.c rejects a product
+     * whose id is INT64_MIN. Build with -DFUZZ_ID_INT64_MIN once it is fixed. */
+    if (base == INT64_MIN)
+        base++;
+#endif
     if (base > INT64_MAX - (int64_t)(n - 1) * step)
         base = INT64_MAX - (int64_t)(n - 1) * step;
     for (size_t i = 0; i < n; i++) {
@@ -464,8 +482,13 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         long f = recs_catalog_find(with, rows[i].slug);
         CHECK(f >= 0 && (size_t)f < n && strcmp(rows[f].slug, rows[i].slug) == 0);
     }
+    /* A slug no row has is not found. */
     char absent[] = "\x01no such slug";
-    CHECK(recs_catalog_find(with, absent) == -1);
+    bool present = false;
+    for (size_t i = 0; i < n; i++)
+        present |= strcmp(rows[i].slug, absent) == 0;
+    if (!present)
+        CHECK(recs_catalog_find(with, absent) == -1);
 
     /* Scores: every pair through the snapshot, and the target against all. */
     uint32_t matches[MAX_ROWS], all[MAX_ROWS];

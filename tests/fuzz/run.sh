@@ -75,10 +75,12 @@ for h in "${HARNESSES[@]}"; do
   fi
   corpus=$OUT/corpus/$h findings=$OUT/findings/$h log=$OUT/logs/$h.log
   mkdir -p "$corpus" "$findings"
-  cp -n tests/fuzz/corpus/$h/* "$corpus"/ 2>/dev/null || true
+  cp tests/fuzz/corpus/$h/* "$corpus"/ 2>/dev/null || true
   dict=()
   [[ -f tests/fuzz/$h.dict ]] && dict=(-dict="tests/fuzz/$h.dict")
-  ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=0} \
+  # Idle OpenMP threads would spin between inputs (recs sets the same).
+  OMP_WAIT_POLICY=${OMP_WAIT_POLICY:-passive} \
+    ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=0} \
     UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1} \
     "$OUT/$h" -max_total_time="$SECONDS_EACH" -print_final_stats=1 -timeout=10 \
     -rss_limit_mb=2048 -max_len=4096 -artifact_prefix="$findings/" "${dict[@]}" "$corpus" >"$log" 2>&1
