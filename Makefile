@@ -79,6 +79,12 @@ $(BUILD)/%: bench/%.c $(LIB_OBJ) | $(BUILD)
 $(BUILD) $(BUILD)/obj $(BUILD)/tests:
 	mkdir -p $@
 
+# The allocation-failure injector tests/integration/test_faults.c preloads
+# into build/recs (own flags: never sanitized).
+$(BUILD)/tests/failmalloc.so: tests/integration/failmalloc.c | $(BUILD)/tests
+	$(CC) -O2 -g -std=c11 -D_GNU_SOURCE $(WARN) -fPIC -shared -o $@ $< -ldl
+all: $(BUILD)/tests/failmalloc.so
+
 deps:
 	@scripts/deps.sh
 

@@ -10,7 +10,7 @@ packages=(
   postgresql postgresql-client
   curl valgrind clang-format wrk procps iproute2
   prometheus # promtool, to check /metrics
-  clang libclang-rt-14-dev # libFuzzer
+  clang libclang-rt-14-dev libomp-14-dev # libFuzzer
   chromium fonts-liberation # the demo page's end-to-end test
   yamllint python3-yaml # deployment manifests
   cppcheck clang-tidy

@@ -12,17 +12,19 @@
 
 #include <errno.h>
 #include <stdbool.h>
-#include <omp.h>
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
+
+#include "parallel.h"
 
 enum { COL_ID, COL_SLUG, COL_TITLE, COL_DESCRIPTION, COL_PRICE, COL_CATEGORY, NCOLS };
 
 /* Measured on the synthetic catalogs: one postings increment costs about
  * the time of scanning this many ids. */
 #define INDEX_VS_SCAN 4
-/* Below these amounts of work a parallel region costs more than it saves. */
+/* Below these amounts of work a parallel region costs more than it saves
+ * (PARALLEL_MIN_SCAN is also the chunk of products a thread takes). */
 #define PARALLEL_MIN_HITS 100000
 #define PARALLEL_MIN_SCAN 2048
 
@@ -135,7 +137,8 @@ static int load_rows(struct catalog_data *d, const PGresult *rows)
         const char **dst[NCOLS] = {NULL, &p->slug, &p->title, &p->description, NULL, &p->category};
         int64_t price;
 
-        if (parse_int64(PQgetvalue(rows, (int)i, COL_ID), &p->id) != 0 || p->id <= last_id ||
+        if (parse_int64(PQgetvalue(rows, (int)i, COL_ID), &p->id) != 0 ||
+            (i > 0 && p->id <= last_id) ||
             parse_int64(PQgetvalue(rows, (int)i, COL_PRICE), &price) != 0 || price < INT32_MIN ||
             price > INT32_MAX)
             return -1; /* ids must ascend: rank ties and the slug index rely on it */
@@ -182,49 +185,69 @@ static void free_token_sets(struct token_set *sets, size_t n)
     free(sets);
 }
 
+struct tokenize_job {
+    struct catalog_data *d;
+    struct token_set *sets;
+    atomic_int failed;
+};
+
+/* Copies the tokens in the scratch into a set of their own. */
+static int keep_tokens(struct token_set *set, const struct recs_token *tokens, size_t n)
+{
+    size_t bytes = 0;
+    unsigned char *copy;
+
+    for (size_t t = 0; t < n; t++)
+        bytes += tokens[t].len;
+    set->tokens = malloc(n * sizeof(*tokens) + bytes + 1);
+    if (set->tokens == NULL)
+        return -1;
+    set->count = n;
+    copy = (unsigned char *)(set->tokens + n);
+    for (size_t t = 0; t < n; t++) {
+        memcpy(copy, tokens[t].bytes, tokens[t].len);
+        set->tokens[t].bytes = copy;
+        set->tokens[t].len = tokens[t].len;
+        copy += tokens[t].len;
+    }
+    return 0;
+}
+
+static void tokenize_range(void *ctx, unsigned worker, size_t begin, size_t end)
+{
+    struct tokenize_job *job = ctx;
+    struct recs_scratch *scratch = recs_scratch_create();
+
+    (void)worker;
+    for (size_t i = begin; i < end && scratch != NULL; i++) {
+        struct recs_product *p = &job->d->products[i];
+        size_t title_len = strlen(p->title), description_len = strlen(p->description), n = 0;
+        const struct recs_token *tokens = NULL;
+
+        /* A text beyond what the tokenizer takes is left without a
+         * signature (score 0) rather than failing the whole catalog. */
+        if (!recs_minhash_text_fits(title_len, description_len))
+            continue;
+        if (recs_tokenize(scratch, p->title, title_len, p->description, description_len,
+                          &tokens, &n) != 0 ||
+            keep_tokens(&job->sets[i], tokens, n) != 0) {
+            atomic_store(&job->failed, 1);
+            break;
+        }
+        p->has_signature = n > 0;
+    }
+    if (scratch == NULL)
+        atomic_store(&job->failed, 1);
+    recs_scratch_destroy(scratch);
+}
+
 /* Tokenizes every product into its own token set. */
 static int tokenize_all(struct catalog_data *d, struct token_set *sets, unsigned threads)
 {
-    atomic_int failed = 0;
+    struct tokenize_job job = {.d = d, .sets = sets};
 
-#pragma omp parallel num_threads(threads) if (d->count >= 64)
-    {
-        struct recs_scratch *scratch = recs_scratch_create();
-        if (scratch == NULL)
-            atomic_store(&failed, 1);
-#pragma omp for schedule(dynamic, 64)
-        for (size_t i = 0; i < d->count; i++) {
-            const struct recs_product *p = &d->products[i];
-            const struct recs_token *tokens;
-            size_t n = 0, bytes = 0;
-            unsigned char *copy;
-
-            if (scratch == NULL ||
-                recs_tokenize(scratch, p->title, strlen(p->title), p->description,
-                              strlen(p->description), &tokens, &n) != 0) {
-                atomic_store(&failed, 1);
-                continue;
-            }
-            for (size_t t = 0; t < n; t++)
-                bytes += tokens[t].len;
-            sets[i].tokens = malloc(n * sizeof(*tokens) + bytes + 1);
-            if (sets[i].tokens == NULL) {
-                atomic_store(&failed, 1);
-                continue;
-            }
-            sets[i].count = n;
-            d->products[i].has_signature = n > 0;
-            copy = (unsigned char *)(sets[i].tokens + n);
-            for (size_t t = 0; t < n; t++) {
-                memcpy(copy, tokens[t].bytes, tokens[t].len);
-                sets[i].tokens[t].bytes = copy;
-                sets[i].tokens[t].len = tokens[t].len;
-                copy += tokens[t].len;
-            }
-        }
-        recs_scratch_destroy(scratch);
-    }
-    return atomic_load(&failed) ? -1 : 0;
+    recs_parallel_for(d->count, 64, threads, tokenize_range, &job);
+    return atomic_load(&job.failed) ? -1 : 0;
 }
 
 static int dict_grow(struct dict *dict)
@@ -344,12 +367,42 @@ static enum intern_result intern_block(struct catalog_data *d, const struct recs
     return index_block(d, first, count, dicts);
 }
 
+struct intern_job {
+    struct catalog_data *d;
+    const struct recs_minhash *mh;
+    const struct token_set *sets;
+    atomic_int result;
+};
+
+/* Interns blocks [begin, end) with dictionaries of its own. */
+static void intern_range(void *ctx, unsigned worker, size_t begin, size_t end)
+{
+    struct intern_job *job = ctx;
+    struct dict dicts[RECS_MINHASH_BLOCK];
+    enum intern_result r = INTERN_OK;
+
+    (void)worker;
+    memset(dicts, 0, sizeof(dicts));
+    for (uint32_t j = 0; j < RECS_MINHASH_BLOCK && r == INTERN_OK; j++) {
+        if (dict_grow(&dicts[j]) != 0)
+            r = INTERN_NO_MEMORY;
+    }
+    for (size_t b = begin; b < end && r == INTERN_OK && atomic_load(&job->result) == INTERN_OK;
+         b++)
+        r = intern_block(job->d, job->mh, job->sets, (uint32_t)b * RECS_MINHASH_BLOCK, dicts);
+    if (r != INTERN_OK)
+        atomic_store(&job->result, r);
+    for (uint32_t j = 0; j < RECS_MINHASH_BLOCK; j++) {
+        free(dicts[j].keys);
+        free(dicts[j].ids);
+    }
+}
+
 static enum intern_result intern_all(struct catalog_data *d, const struct recs_minhash *mh,
                                      const struct token_set *sets, unsigned threads)
 {
     uint32_t k = recs_minhash_k(mh);
     uint32_t blocks = (k + RECS_MINHASH_BLOCK - 1) / RECS_MINHASH_BLOCK;
-    atomic_int result = INTERN_OK;
 
     d->row_stride = round_up((size_t)k * d->id_bytes, 64);
     free(d->ids);
@@ -358,28 +411,9 @@ static enum intern_result intern_all(struct catalog_data *d, const struct recs_m
         return INTERN_NO_MEMORY;
     memset(d->ids, 0, d->count ? d->count * d->row_stride : 64);
 
-#pragma omp parallel num_threads(threads) if (d->count >= 64)
-    {
-        struct dict dicts[RECS_MINHASH_BLOCK];
-        memset(dicts, 0, sizeof(dicts));
-        for (uint32_t j = 0; j < RECS_MINHASH_BLOCK; j++) {
-            if (dict_grow(&dicts[j]) != 0)
-                atomic_store(&result, INTERN_NO_MEMORY);
-        }
-#pragma omp for schedule(dynamic, 1)
-        for (uint32_t b = 0; b < blocks; b++) {
-            if (atomic_load(&result) != INTERN_OK)
-                continue;
-            enum intern_result r = intern_block(d, mh, sets, b * RECS_MINHASH_BLOCK, dicts);
-            if (r != INTERN_OK)
-                atomic_store(&result, r);
-        }
-        for (uint32_t j = 0; j < RECS_MINHASH_BLOCK; j++) {
-            free(dicts[j].keys);
-            free(dicts[j].ids);
-        }
-    }
-    return (enum intern_result)atomic_load(&result);
+    struct intern_job job = {.d = d, .mh = mh, .sets = sets, .result = INTERN_OK};
+    recs_parallel_for(blocks, 1, threads, intern_range, &job);
+    return (enum intern_result)atomic_load(&job.result);
 }
 
 static int build_signatures(struct catalog_data *d, const struct recs_minhash *mh,
@@ -542,49 +576,58 @@ uint32_t recs_catalog_matches(const struct recs_catalog *catalog, const struct r
     return recs_minhash_matches32(mh, ra, rb);
 }
 
+struct count_job {
+    const struct catalog_data *d;
+    size_t target;
+    const uint32_t *order;
+    uint32_t *matches;  /* worker 0 counts here */
+    uint32_t **extra;   /* workers 1.. count in arrays of their own */
+    atomic_int failed;
+};
+
+static void count_range(void *ctx, unsigned worker, size_t begin, size_t end)
+{
+    struct count_job *job = ctx;
+    const struct catalog_data *d = job->d;
+    uint32_t *counts = job->matches;
+
+    if (worker > 0) {
+        if (job->extra[worker] == NULL)
+            job->extra[worker] = calloc(d->count ? d->count : 1, sizeof(*counts));
+        counts = job->extra[worker];
+        if (counts == NULL) {
+            atomic_store(&job->failed, 1);
+            return;
+        }
+    }
+    for (size_t i = begin; i < end; i++) {
+        uint32_t k = job->order[i], v = id_at(d, job->target, k);
+        const uint32_t *p = d->postings[k] + d->offsets[k][v];
+        const uint32_t *last = d->postings[k] + d->offsets[k][v + 1];
+        for (; p < last; p++)
+            counts[*p]++;
+    }
+}
+
 /* Counts through the inverted index, one increment per matching pair, over
  * the positions listed in order[0..npos). */
 static int count_postings(const struct catalog_data *d, size_t target, const uint32_t *order,
                           uint32_t npos, unsigned threads, uint32_t *matches)
 {
-    uint32_t **extra = NULL;
-    atomic_int failed = 0;
+    struct count_job job = {.d = d, .target = target, .order = order, .matches = matches};
 
     memset(matches, 0, d->count * sizeof(*matches));
-    if (threads > 1) {
-        extra = calloc(threads, sizeof(*extra));
-        if (extra == NULL)
-            return -1;
+    job.extra = calloc(threads ? threads : 1, sizeof(*job.extra));
+    if (job.extra == NULL)
+        return -1;
+    recs_parallel_for(npos, 16, threads, count_range, &job);
+    for (unsigned u = 1; u < threads; u++) {
+        for (size_t i = 0; job.extra[u] != NULL && i < d->count; i++)
+            matches[i] += job.extra[u][i];
+        free(job.extra[u]);
     }
-#pragma omp parallel num_threads(threads) if (threads > 1)
-    {
-        unsigned t = (unsigned)omp_get_thread_num();
-        uint32_t *counts = matches;
-        if (t > 0 && extra != NULL) {
-            counts = extra[t] = calloc(d->count ? d->count : 1, sizeof(*counts));
-            if (counts == NULL)
-                atomic_store(&failed, 1);
-        }
-#pragma omp for schedule(static)
-        for (uint32_t i = 0; i < npos; i++) {
-            uint32_t k = order[i], v = id_at(d, target, k);
-            const uint32_t *p = d->postings[k] + d->offsets[k][v];
-            const uint32_t *end = d->postings[k] + d->offsets[k][v + 1];
-            if (counts == NULL)
-                continue;
-            for (; p < end; p++)
-                counts[*p]++;
-        }
-#pragma omp for schedule(static)
-        for (size_t i = 0; i < d->count; i++) {
-            for (unsigned u = 1; extra != NULL && u < threads; u++)
-                matches[i] += extra[u] ? extra[u][i] : 0;
-        }
-    }
-    for (unsigned u = 1; extra != NULL && u < threads; u++)
-        free(extra[u]);
-    free(extra);
-    return atomic_load(&failed) ? -1 : 0;
+    free(job.extra);
+    return atomic_load(&job.failed) ? -1 : 0;
 }
 
 struct position {
@@ -634,6 +677,27 @@ static uint32_t sample_threshold(const struct recs_catalog *catalog,
     return scratch[limit - 1];
 }
 
+/* Exact matches for the products whose matches[] is at least need (all of
+ * them when need is 0); the others get 0. */
+struct exact_job {
+    const struct recs_catalog *catalog;
+    const struct recs_minhash *mh;
+    size_t target;
+    uint32_t need;
+    uint32_t *matches;
+};
+
+static void exact_range(void *ctx, unsigned worker, size_t begin, size_t end)
+{
+    struct exact_job *job = ctx;
+
+    (void)worker;
+    for (size_t i = begin; i < end; i++) {
+        bool candidate = job->need == 0 || job->matches[i] >= job->need;
+        job->matches[i] = candidate ? recs_catalog_matches(job->catalog, job->mh, job->target, i) : 0;
+    }
+}
+
 int recs_catalog_score_top(const struct recs_catalog *catalog, const struct recs_minhash *mh,
                            size_t target, size_t limit, unsigned threads, uint32_t *matches)
 {
@@ -660,9 +724,8 @@ int recs_catalog_score_top(const struct recs_catalog *catalog, const struct recs
     }
     /* An increment costs about as much as scanning INDEX_VS_SCAN ids. */
     if (hits * INDEX_VS_SCAN >= n * d->k) {
-#pragma omp parallel for num_threads(threads) if (n >= PARALLEL_MIN_SCAN) schedule(static)
-        for (size_t i = 0; i < n; i++)
-            matches[i] = recs_catalog_matches(catalog, mh, target, i);
+        struct exact_job job = {catalog, mh, target, 0, matches};
+        recs_parallel_for(n, PARALLEL_MIN_SCAN, threads, exact_range, &job);
         rc = 0;
         goto out;
     }
@@ -683,9 +746,8 @@ int recs_catalog_score_top(const struct recs_catalog *catalog, const struct recs
                        matches) != 0)
         goto out;
     if (skip > 0) {
-#pragma omp parallel for num_threads(threads) if (n >= PARALLEL_MIN_SCAN) schedule(dynamic, 256)
-        for (size_t i = 0; i < n; i++)
-            matches[i] = matches[i] >= need ? recs_catalog_matches(catalog, mh, target, i) : 0;
+        struct exact_job job = {catalog, mh, target, need, matches};
+        recs_parallel_for(n, PARALLEL_MIN_SCAN, threads, exact_range, &job);
     }
     rc = 0;
 out:

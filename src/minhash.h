@@ -63,6 +63,10 @@ struct recs_scratch;
 struct recs_scratch *recs_scratch_create(void);
 void recs_scratch_destroy(struct recs_scratch *scratch);
 
+/* Whether title || " " || description is short enough to tokenize
+ * (RECS_SCRATCH_TEXT_MAX). Callers leave longer texts without a signature. */
+bool recs_minhash_text_fits(size_t title_len, size_t description_len);
+
 /* One token as produced by recs_tokenize: bytes already lower-cased. */
 struct recs_token {
     const unsigned char *bytes;

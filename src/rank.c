@@ -8,13 +8,16 @@
  */
 #include "rank.h"
 
+#include "parallel.h"
+
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 
-/* Below this many candidates a parallel region costs more than it saves. */
-#define PARALLEL_MIN_SIGN 32
+/* Candidates one thread signs at a time: a signature takes microseconds, so
+ * below this a second thread costs more than it saves. */
+#define SIGN_CHUNK 16
 
 /* true if a ranks before b: more matches, then the smaller id. */
 static bool ranks_before(const struct recs_catalog *c, const struct recs_ranked *a,
@@ -56,55 +59,76 @@ static void sift_up(const struct recs_catalog *c, struct recs_ranked *heap, size
     }
 }
 
+/* Signs p into sig; a text too long to tokenize has no signature. */
 static int sign_product(const struct recs_minhash *mh, struct recs_scratch *scratch,
                         const struct recs_product *p, uint64_t *sig, bool *has)
 {
-    return recs_minhash_signature(mh, scratch, p->title, strlen(p->title), p->description,
-                                  strlen(p->description), sig, has);
+    size_t title_len = strlen(p->title), description_len = strlen(p->description);
+
+    *has = false;
+    if (!recs_minhash_text_fits(title_len, description_len))
+        return 0;
+    return recs_minhash_signature(mh, scratch, p->title, title_len, p->description,
+                                  description_len, sig, has);
+}
+
+struct sign_job {
+    const struct recs_minhash *mh;
+    const struct recs_catalog *catalog;
+    const uint64_t *target_sig;
+    uint32_t *matches;
+    atomic_int failed;
+};
+
+static void sign_range(void *ctx, unsigned worker, size_t begin, size_t end)
+{
+    struct sign_job *job = ctx;
+    struct recs_scratch *scratch = recs_scratch_create();
+    uint64_t *sig = malloc(recs_minhash_k(job->mh) * sizeof(*sig));
+
+    (void)worker;
+    for (size_t i = begin; i < end; i++) {
+        bool has = false;
+        job->matches[i] = 0;
+        if (scratch == NULL || sig == NULL ||
+            sign_product(job->mh, scratch, recs_catalog_product(job->catalog, i), sig, &has) != 0) {
+            atomic_store(&job->failed, 1);
+            break;
+        }
+        if (has)
+            job->matches[i] = recs_minhash_matches(job->mh, job->target_sig, sig);
+    }
+    free(sig);
+    recs_scratch_destroy(scratch);
 }
 
 /* Hashes the target and every candidate afresh and compares as it goes. */
 static int sign_and_compare(const struct recs_minhash *mh, const struct recs_catalog *catalog,
                             size_t target, unsigned threads, uint32_t *matches)
 {
-    size_t n = recs_catalog_count(catalog), k = recs_minhash_k(mh);
-    uint64_t *target_sig = malloc(k * sizeof(*target_sig));
+    size_t n = recs_catalog_count(catalog);
+    uint64_t *target_sig = malloc(recs_minhash_k(mh) * sizeof(*target_sig));
     struct recs_scratch *scratch = recs_scratch_create();
+    struct sign_job job = {.mh = mh, .catalog = catalog, .matches = matches};
     bool target_has = false;
-    atomic_int failed = 0;
+    int rc = -1;
 
     if (target_sig == NULL || scratch == NULL ||
         sign_product(mh, scratch, recs_catalog_product(catalog, target), target_sig,
-                     &target_has) != 0) {
-        free(target_sig);
-        recs_scratch_destroy(scratch);
-        return -1;
+                     &target_has) != 0)
+        goto out;
+    if (!target_has) {
+        memset(matches, 0, n * sizeof(*matches));
+        rc = 0;
+        goto out;
     }
-    recs_scratch_destroy(scratch);
-#pragma omp parallel num_threads(threads) if (n >= PARALLEL_MIN_SIGN)
-    {
-        struct recs_scratch *mine = recs_scratch_create();
-        uint64_t *sig = malloc(k * sizeof(*sig));
-        if (mine == NULL || sig == NULL)
-            atomic_store(&failed, 1);
-#pragma omp for schedule(dynamic, 16)
-        for (size_t i = 0; i < n; i++) {
-            bool has = false;
-            matches[i] = 0;
-            if (!target_has || atomic_load(&failed))
-                continue;
-            if (sign_product(mh, mine, recs_catalog_product(catalog, i), sig, &has) != 0) {
-                atomic_store(&failed, 1);
-                continue;
-            }
-            if (has)
-                matches[i] = recs_minhash_matches(mh, target_sig, sig);
-        }
-        free(sig);
-        recs_scratch_destroy(mine);
-    }
+    job.target_sig = target_sig;
+    recs_parallel_for(n, SIGN_CHUNK, threads, sign_range, &job);
+    rc = atomic_load(&job.failed) ? -1 : 0;
+out:
     free(target_sig);
-    return atomic_load(&failed) ? -1 : 0;
+    recs_scratch_destroy(scratch);
+    return rc;
 }
 
 int recs_rank_top(const struct recs_minhash *mh, const struct recs_catalog *catalog,

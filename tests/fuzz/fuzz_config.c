@@ -60,18 +60,16 @@ struct setting {
 static const struct setting settings[] = {
     {"database_url", "DATABASE_URL", "--database-url", CONNINFO, FIELD(database_url), 0, 0,
      "postgresql:///shop"},
-    {"listen_address", "RECS_LISTEN_ADDRESS", "--listen-address", ADDRESS, FIELD(listen_address),
-     0, 0, ""},
+    {"listen_address", "RECS_LISTEN_ADDRESS", "--listen-address", ADDRESS, FIELD(listen_address), 0,
+     0, ""},
     {"port", "PORT", "--port", UINT, FIELD(port), 1, 65535, "8080"},
-    {"http_threads", "RECS_HTTP_THREADS", "--http-threads", UINT, FIELD(http_threads), 0, 256,
-     "0"},
+    {"http_threads", "RECS_HTTP_THREADS", "--http-threads", UINT, FIELD(http_threads), 0, 256, "0"},
     {"score_threads", "RECS_SCORE_THREADS", "--score-threads", UINT, FIELD(score_threads), 0, 256,
      "0"},
     {"k", "RECS_K", "--k", UINT, FIELD(k), 1, 8192, "1500"},
     {"kernel", "RECS_KERNEL", "--kernel", KERNEL, FIELD(kernel), 0, 0, "auto"},
     {"cache", "RECS_CACHE", "--cache", BOOL, FIELD(cache), 0, 0, "on"},
-    {"db_pool_size", "RECS_DB_POOL_SIZE", "--db-pool-size", UINT, FIELD(db_pool_size), 0, 256,
-     "0"},
+    {"db_pool_size", "RECS_DB_POOL_SIZE", "--db-pool-size", UINT, FIELD(db_pool_size), 0, 256, "0"},
     {"db_connect_timeout_s", "RECS_DB_CONNECT_TIMEOUT", "--db-connect-timeout", UINT,
      FIELD(db_connect_timeout_s), 1, 60, "2"},
     {"statement_timeout_ms", "RECS_STATEMENT_TIMEOUT_MS", "--statement-timeout-ms", UINT,
@@ -168,17 +166,19 @@ static void check_password_hidden(const char *url, const char *redacted)
             size_t in_url = count_occurrences(url, pw);
             CHECK(in_url >= 1);
             if (count_occurrences(redacted, pw) >= in_url) {
-                fprintf(stderr, "fuzz_config: property violated: password leaked by redaction\n"
-                                "  url:      %s\n  password: %s\n  redacted: %s\n", url, pw,
-                        redacted);
+                fprintf(stderr,
+                        "fuzz_config: property violated: password leaked by redaction\n"
+                        "  url:      %s\n  password: %s\n  redacted: %s\n",
+                        url, pw, redacted);
                 abort();
             }
         }
         if (again == NULL)
             again = libpq_secrets(redacted);
         if (has_secret(again, pw)) {
-            fprintf(stderr, "fuzz_config: property violated: redacted URL still carries the "
-                            "password\n  url:      %s\n  password: %s\n  redacted: %s\n",
+            fprintf(stderr,
+                    "fuzz_config: property violated: redacted URL still carries the "
+                    "password\n  url:      %s\n  password: %s\n  redacted: %s\n",
                     url, pw, redacted);
             abort();
         }
@@ -250,8 +250,8 @@ static bool ref_uint(const char *s, uint32_t min, uint32_t max, uint32_t *out)
 
 static bool ref_bool(const char *s, bool *out)
 {
-    static const char *const yes[] = {"on", "true", "1", "yes"}, *const no[] = {"off", "false",
-                                                                                 "0", "no"};
+    static const char *const yes[] = {"on", "true", "1", "yes"}, *const no[] = {"off", "false", "0",
+                                                                                "no"};
     for (int i = 0; i < 4; i++) {
         if (strcasecmp(s, yes[i]) == 0)
             return *out = true, true;
@@ -273,8 +273,8 @@ static bool ref_valid(const struct setting *s, const char *v)
     case CONNINFO:
         return len > 0 && len < s->size;
     case ADDRESS:
-        return len < s->size && (len == 0 || inet_pton(AF_INET, v, addr) == 1 ||
-                                 inet_pton(AF_INET6, v, addr) == 1);
+        return len < s->size &&
+               (len == 0 || inet_pton(AF_INET, v, addr) == 1 || inet_pton(AF_INET6, v, addr) == 1);
     case TEXT:
         for (size_t i = 0; i < len; i++)
             if ((unsigned char)v[i] < 0x20 || (unsigned char)v[i] > 0x7e)
@@ -333,8 +333,8 @@ static const struct setting *find_flag(const char *arg, size_t len)
  * checked; flags override variables, which override defaults. */
 struct expectation {
     recs_config_status status;
-    const char *value[NENV];  /* on OK */
-    const char *names;        /* on INVALID: what the message must start with */
+    const char *value[NENV]; /* on OK */
+    const char *names;       /* on INVALID: what the message must start with */
     char prefix[128];
     const char *secret[MAX_ARGS + 2]; /* connection strings a password must not leak from */
     size_t nsecret;
@@ -453,10 +453,9 @@ static void check_log_line(const struct recs_config *cfg)
           json_boolean_value(json_object_get(obj, "cache")) == cfg->cache);
     CHECK(strcmp(json_string_value(json_object_get(obj, "kernel")),
                  recs_kernel_name(cfg->kernel)) == 0);
-    CHECK(strcmp(json_string_value(json_object_get(obj, "cors_origins")), cfg->cors_origins) ==
+    CHECK(strcmp(json_string_value(json_object_get(obj, "cors_origins")), cfg->cors_origins) == 0);
+    CHECK(strcmp(json_string_value(json_object_get(obj, "listen_address")), cfg->listen_address) ==
           0);
-    CHECK(strcmp(json_string_value(json_object_get(obj, "listen_address")),
-                 cfg->listen_address) == 0);
     json_decref(obj);
     free(line);
 }
@@ -534,8 +533,9 @@ static void check_load(const uint8_t *data, size_t size)
     case RECS_CONFIG_INVALID:
         CHECK(errbuf[0] != '\0');
         if (strncmp(errbuf, x.prefix, strlen(x.prefix)) != 0) {
-            fprintf(stderr, "fuzz_config: property violated: message '%s' does not start with '%s'\n", errbuf,
-                    x.prefix);
+            fprintf(stderr,
+                    "fuzz_config: property violated: message '%s' does not start with '%s'\n",
+                    errbuf, x.prefix);
             abort();
         }
         /* The message shows values, but never a password. */
@@ -544,8 +544,10 @@ static void check_load(const uint8_t *data, size_t size)
             for (size_t j = 0; secrets != NULL && secrets[j] != NULL; j++) {
                 const char *pw = secrets[j];
                 if (searchable(pw, x.secret[i], owned, nowned) && strstr(errbuf, pw) != NULL) {
-                    fprintf(stderr, "fuzz_config: property violated: error message shows a "
-                                    "password\n  message: %s\n  password: %s\n", errbuf, pw);
+                    fprintf(stderr,
+                            "fuzz_config: property violated: error message shows a "
+                            "password\n  message: %s\n  password: %s\n",
+                            errbuf, pw);
                     abort();
                 }
             }

@@ -50,16 +50,15 @@ struct ref_token {
 
 static bool ref_token_byte(unsigned char c)
 {
-    return c >= 0x80 || (c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') ||
-           (c >= 'A' && c <= 'Z');
+    return c >= 0x80 || (c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z');
 }
 
 static bool ref_stop_word(const unsigned char *p, size_t len)
 {
-    static const char *const stop[] = {"an",  "and",  "are", "as",   "at",  "be",   "by",  "for",
-                                       "from", "has", "in",  "is",   "it",  "its",  "of",  "on",
-                                       "or",  "our",  "that", "the", "this", "to",  "was", "with",
-                                       "you", "your"};
+    static const char *const stop[] = {"an",  "and",  "are",  "as",  "at",   "be",  "by",
+                                       "for", "from", "has",  "in",  "is",   "it",  "its",
+                                       "of",  "on",   "or",   "our", "that", "the", "this",
+                                       "to",  "was",  "with", "you", "your"};
     for (size_t i = 0; i < sizeof(stop) / sizeof(stop[0]); i++)
         if (strlen(stop[i]) == len && memcmp(stop[i], p, len) == 0)
             return true;
@@ -231,8 +230,8 @@ struct product_ref {
 
 static PGresult *make_rows(const struct row *rows, size_t n)
 {
-    static const char *const names[] = {"id", "slug", "title", "description", "price_cents",
-                                        "slug"};
+    static const char *const names[] = {"id",          "slug",        "title",
+                                        "description", "price_cents", "slug"};
     PGresAttDesc attrs[6];
     PGresult *res = PQmakeEmptyPGresult(NULL, PGRES_TUPLES_OK);
     CHECK(res != NULL);
@@ -244,8 +243,8 @@ static PGresult *make_rows(const struct row *rows, size_t n)
     CHECK(PQsetResultAttrs(res, 6, attrs));
     for (size_t i = 0; i < n; i++) {
         char id[32], price[32];
-        const char *v[6] = {id, rows[i].slug, rows[i].title, rows[i].description, price,
-                            rows[i].category};
+        const char *v[6] = {id,    rows[i].slug,    rows[i].title, rows[i].description,
+                            price, rows[i].category};
         snprintf(id, sizeof(id), "%lld", (long long)rows[i].id);
         snprintf(price, sizeof(price), "%ld", (long)rows[i].price);
         for (int c = 0; c < 6; c++)
@@ -309,7 +308,8 @@ static void check_tokens_and_signature(const struct recs_minhash *mh, uint32_t k
     free(desc);
 }
 
-NO_COVERAGE static uint32_t ref_matches(const struct product_ref *a, const struct product_ref *b, uint32_t k)
+NO_COVERAGE static uint32_t ref_matches(const struct product_ref *a, const struct product_ref *b,
+                                        uint32_t k)
 {
     uint32_t m = 0;
     if (!a->has_sig || !b->has_sig)
@@ -348,7 +348,8 @@ static void check_recommendations_body(const struct recs_catalog *cat, const str
     size_t len = 0;
     char *body = recs_render_recommendations(cat, target, ranked, n, k, &len);
     json_t *root = parse_body(body, len);
-    json_t *product = json_object_get(root, "product"), *list = json_object_get(root, "recommendations");
+    json_t *product = json_object_get(root, "product"),
+           *list = json_object_get(root, "recommendations");
 
     CHECK(json_is_object(product) && json_is_array(list) && json_array_size(list) == n);
     CHECK(json_is_integer(json_object_get(product, "id")) &&
@@ -428,13 +429,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     if (n == 0)
         goto out;
     /* ids ascend from a fuzzed start without overflowing */
-    int64_t base = (int64_t)ubase;
-#ifndef FUZZ_ID_INT64_MIN
-    /* Known bug (tests/fuzz/README.md, Findings): catalog.c rejects a product
-     * whose id is INT64_MIN. Build with -DFUZZ_ID_INT64_MIN once it is fixed. */
-    if (base == INT64_MIN)
-        base++;
-#endif
+    int64_t base = (int64_t)ubase; /* INT64_MIN included (a past finding) */
     if (base > INT64_MAX - (int64_t)(n - 1) * step)
         base = INT64_MAX - (int64_t)(n - 1) * step;
     for (size_t i = 0; i < n; i++) {

@@ -28,14 +28,27 @@
 #define CHECK(cond)                                                                                \
     do {                                                                                           \
         if (!(cond)) {                                                                             \
-            fprintf(stderr, "fuzz_route: property violated at %s:%d: %s\n", __FILE__, __LINE__,     \
+            fprintf(stderr, "fuzz_route: property violated at %s:%d: %s\n", __FILE__, __LINE__,    \
                     #cond);                                                                        \
             abort();                                                                               \
         }                                                                                          \
     } while (0)
 
-enum { F_METHOD, F_PATH, F_LIMIT1, F_LIMIT2, F_LIMIT3, F_INM, F_ETAG, F_INM2, F_REQID,
-       F_ALLOW, F_ORIGIN, F_ALLOW2, NFIELDS };
+enum {
+    F_METHOD,
+    F_PATH,
+    F_LIMIT1,
+    F_LIMIT2,
+    F_LIMIT3,
+    F_INM,
+    F_ETAG,
+    F_INM2,
+    F_REQID,
+    F_ALLOW,
+    F_ORIGIN,
+    F_ALLOW2,
+    NFIELDS
+};
 
 static int log_fd = -1; /* stdout, redirected to an in-memory file */
 
@@ -89,8 +102,8 @@ static bool plain_item(const char *s)
 
 static bool slug_byte(char c)
 {
-    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-           c == '-' || c == '_' || c == '.';
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '-' ||
+           c == '_' || c == '.';
 }
 
 /* ---- reference implementations, straight from API.md / route.h ---- */
@@ -207,8 +220,8 @@ static void check_unescape(const char *raw, char **decoded_out)
     memcpy(s, raw, raw_len + 1);
 
     size_t n = recs_route_unescape(s);
-    CHECK(n <= raw_len);      /* never lengthens */
-    CHECK(strlen(s) == n);    /* never a NUL inside, and the length it reports */
+    CHECK(n <= raw_len);   /* never lengthens */
+    CHECK(strlen(s) == n); /* never a NUL inside, and the length it reports */
     CHECK(ref_unescape(raw, ref) == n && memcmp(s, ref, n) == 0);
     if (strchr(raw, '%') == NULL)
         CHECK(strcmp(s, raw) == 0);
@@ -296,7 +309,8 @@ static void check_route(const char *method, const char *path, const char *const 
     CHECK(recs_route_slug_valid(t.slug, strlen(t.slug)));
 
     unsigned want = RECS_LIMIT_DEFAULT;
-    bool limit_ok = nlimits == 0 || (nlimits == 1 && limits[0] != NULL && ref_limit(limits[0], &want));
+    bool limit_ok =
+        nlimits == 0 || (nlimits == 1 && limits[0] != NULL && ref_limit(limits[0], &want));
     if (!limit_ok) {
         CHECK(st == RECS_ROUTE_BAD_LIMIT);
         return;
@@ -388,10 +402,10 @@ static void check_access_log(const char *method, const char *path, const char *r
                              const uint8_t *num)
 {
     unsigned status = 100u + num[0] % 500u;
-    double duration = (double)((uint32_t)num[1] | (uint32_t)num[2] << 8 | (uint32_t)num[3] << 16) /
-                      1e6;
-    size_t bytes = (size_t)num[4] | (size_t)num[5] << 8 | (size_t)num[6] << 16 |
-                   (size_t)num[7] << 40;
+    double duration =
+        (double)((uint32_t)num[1] | (uint32_t)num[2] << 8 | (uint32_t)num[3] << 16) / 1e6;
+    size_t bytes =
+        (size_t)num[4] | (size_t)num[5] << 8 | (size_t)num[6] << 16 | (size_t)num[7] << 40;
     struct recs_access_entry e = {method, path, status, duration, bytes, request_id};
     size_t len;
 
