@@ -52,8 +52,10 @@ stage "integration under ASan+UBSan (cache off)" integration build/asan/recs off
 # snapshot sharing. libgomp is not built for TSan, so this run keeps every
 # OpenMP region on its calling thread (RECS_SCORE_THREADS=1); the OpenMP
 # loops write disjoint slots and are covered by ASan and the unit tests.
-stage "integration under ThreadSanitizer" env RECS_SCORE_THREADS=1 \
-  TSAN_OPTIONS="halt_on_error=1 exitcode=66" integration build/tsan/recs on
+tsan_integration() {
+  RECS_SCORE_THREADS=1 TSAN_OPTIONS="halt_on_error=1 exitcode=66" integration build/tsan/recs on
+}
+stage "integration under ThreadSanitizer" tsan_integration
 
 echo "test: $stages_passed passed, $stages_failed failed"
 ((stages_failed == 0))

@@ -40,7 +40,7 @@ struct catalog_data {
     uint32_t k;
     uint32_t **offsets;  /* per position: D + 1 offsets into its postings, D = distinct ids */
     uint32_t **postings; /* per position: product indexes grouped by id, ascending in a group */
-    uint32_t *slots;               /* slug hash table: product index + 1, 0 = empty */
+    uint32_t *slots;     /* slug hash table: product index + 1, 0 = empty */
     size_t slot_mask;
     size_t bytes;
     size_t computed;
@@ -228,8 +228,8 @@ static void tokenize_range(void *ctx, unsigned worker, size_t begin, size_t end)
          * signature (score 0) rather than failing the whole catalog. */
         if (!recs_minhash_text_fits(title_len, description_len))
             continue;
-        if (recs_tokenize(scratch, p->title, title_len, p->description, description_len,
-                          &tokens, &n) != 0 ||
+        if (recs_tokenize(scratch, p->title, title_len, p->description, description_len, &tokens,
+                          &n) != 0 ||
             keep_tokens(&job->sets[i], tokens, n) != 0) {
             atomic_store(&job->failed, 1);
             break;
@@ -387,8 +387,7 @@ static void intern_range(void *ctx, unsigned worker, size_t begin, size_t end)
         if (dict_grow(&dicts[j]) != 0)
             r = INTERN_NO_MEMORY;
     }
-    for (size_t b = begin; b < end && r == INTERN_OK && atomic_load(&job->result) == INTERN_OK;
-         b++)
+    for (size_t b = begin; b < end && r == INTERN_OK && atomic_load(&job->result) == INTERN_OK; b++)
         r = intern_block(job->d, job->mh, job->sets, (uint32_t)b * RECS_MINHASH_BLOCK, dicts);
     if (r != INTERN_OK)
         atomic_store(&job->result, r);
@@ -416,8 +415,7 @@ static enum intern_result intern_all(struct catalog_data *d, const struct recs_m
     return (enum intern_result)atomic_load(&job.result);
 }
 
-static int build_signatures(struct catalog_data *d, const struct recs_minhash *mh,
-                            unsigned threads)
+static int build_signatures(struct catalog_data *d, const struct recs_minhash *mh, unsigned threads)
 {
     struct token_set *sets = calloc(d->count ? d->count : 1, sizeof(*sets));
     enum intern_result r = INTERN_NO_MEMORY;
@@ -580,8 +578,8 @@ struct count_job {
     const struct catalog_data *d;
     size_t target;
     const uint32_t *order;
-    uint32_t *matches;  /* worker 0 counts here */
-    uint32_t **extra;   /* workers 1.. count in arrays of their own */
+    uint32_t *matches; /* worker 0 counts here */
+    uint32_t **extra;  /* workers 1.. count in arrays of their own */
     atomic_int failed;
 };
 
@@ -650,10 +648,9 @@ static int by_descending(const void *a, const void *b)
  * the products in the target's rarest postings. At least `limit` products
  * score theta or more, so the limit-th best of all does too. 0 when the
  * sample holds fewer than limit products. */
-static uint32_t sample_threshold(const struct recs_catalog *catalog,
-                                 const struct recs_minhash *mh, size_t target, size_t limit,
-                                 const struct position *positions, uint32_t *scratch,
-                                 size_t scratch_len)
+static uint32_t sample_threshold(const struct recs_catalog *catalog, const struct recs_minhash *mh,
+                                 size_t target, size_t limit, const struct position *positions,
+                                 uint32_t *scratch, size_t scratch_len)
 {
     const struct catalog_data *d = catalog->data;
     size_t taken = 0;
@@ -694,7 +691,8 @@ static void exact_range(void *ctx, unsigned worker, size_t begin, size_t end)
     (void)worker;
     for (size_t i = begin; i < end; i++) {
         bool candidate = job->need == 0 || job->matches[i] >= job->need;
-        job->matches[i] = candidate ? recs_catalog_matches(job->catalog, job->mh, job->target, i) : 0;
+        job->matches[i] =
+            candidate ? recs_catalog_matches(job->catalog, job->mh, job->target, i) : 0;
     }
 }
 

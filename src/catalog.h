@@ -33,8 +33,8 @@
 struct recs_product {
     int64_t id;
     int32_t price_cents;
-    bool has_signature;   /* false when the text has no tokens: score 0 */
-    const char *slug;     /* NUL-terminated, owned by the snapshot */
+    bool has_signature; /* false when the text has no tokens: score 0 */
+    const char *slug;   /* NUL-terminated, owned by the snapshot */
     const char *title;
     const char *description;
     const char *category; /* category slug, or NULL */

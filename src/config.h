@@ -15,27 +15,27 @@
 #include "minhash.h"
 
 struct recs_config {
-    char database_url[1024];       /* DATABASE_URL, --database-url */
-    char listen_address[64];       /* RECS_LISTEN_ADDRESS: IPv4/IPv6 literal; "" = all */
-    uint32_t port;                 /* PORT, --port */
-    uint32_t http_threads;         /* RECS_HTTP_THREADS: MHD worker threads; 0 = 2 x cores */
-    uint32_t score_threads;        /* RECS_SCORE_THREADS: max OpenMP team per request; 0 = cores */
-    uint32_t k;                    /* RECS_K: hash functions per signature */
-    recs_kernel kernel;            /* RECS_KERNEL: auto|scalar|avx2|avx512 */
-    bool cache;                    /* RECS_CACHE: on|off, the in-memory signature snapshot */
-    uint32_t db_pool_size;         /* RECS_DB_POOL_SIZE: connections; 0 = http_threads + 1 */
-    uint32_t db_connect_timeout_s; /* RECS_DB_CONNECT_TIMEOUT: seconds */
-    uint32_t statement_timeout_ms; /* RECS_STATEMENT_TIMEOUT_MS */
+    char database_url[1024];        /* DATABASE_URL, --database-url */
+    char listen_address[64];        /* RECS_LISTEN_ADDRESS: IPv4/IPv6 literal; "" = all */
+    uint32_t port;                  /* PORT, --port */
+    uint32_t http_threads;          /* RECS_HTTP_THREADS: MHD worker threads; 0 = 2 x cores */
+    uint32_t score_threads;         /* RECS_SCORE_THREADS: max OpenMP team per request; 0 = cores */
+    uint32_t k;                     /* RECS_K: hash functions per signature */
+    recs_kernel kernel;             /* RECS_KERNEL: auto|scalar|avx2|avx512 */
+    bool cache;                     /* RECS_CACHE: on|off, the in-memory signature snapshot */
+    uint32_t db_pool_size;          /* RECS_DB_POOL_SIZE: connections; 0 = http_threads + 1 */
+    uint32_t db_connect_timeout_s;  /* RECS_DB_CONNECT_TIMEOUT: seconds */
+    uint32_t statement_timeout_ms;  /* RECS_STATEMENT_TIMEOUT_MS */
     uint32_t db_acquire_timeout_ms; /* RECS_DB_ACQUIRE_TIMEOUT_MS: wait for a free connection */
-    uint32_t max_connections;      /* RECS_MAX_CONNECTIONS: open HTTP connections */
-    uint32_t per_ip_connections;   /* RECS_PER_IP_CONNECTIONS: 0 = unlimited */
-    uint32_t connection_timeout_s; /* RECS_CONNECTION_TIMEOUT: idle seconds before close */
-    uint32_t max_inflight;         /* RECS_MAX_INFLIGHT: concurrent recommendation requests */
-    uint32_t shutdown_timeout_s;   /* RECS_SHUTDOWN_TIMEOUT: drain limit on SIGTERM */
-    bool access_log;               /* RECS_ACCESS_LOG: on|off */
-    char cache_control[128];       /* RECS_CACHE_CONTROL: for recommendation responses */
-    char cors_origins[1024];       /* RECS_CORS_ORIGINS: "" off, "*", or a comma list */
-    char demo_dir[512];            /* RECS_DEMO_DIR: storefront demo files; "" = off */
+    uint32_t max_connections;       /* RECS_MAX_CONNECTIONS: open HTTP connections */
+    uint32_t per_ip_connections;    /* RECS_PER_IP_CONNECTIONS: 0 = unlimited */
+    uint32_t connection_timeout_s;  /* RECS_CONNECTION_TIMEOUT: idle seconds before close */
+    uint32_t max_inflight;          /* RECS_MAX_INFLIGHT: concurrent recommendation requests */
+    uint32_t shutdown_timeout_s;    /* RECS_SHUTDOWN_TIMEOUT: drain limit on SIGTERM */
+    bool access_log;                /* RECS_ACCESS_LOG: on|off */
+    char cache_control[128];        /* RECS_CACHE_CONTROL: for recommendation responses */
+    char cors_origins[1024];        /* RECS_CORS_ORIGINS: "" off, "*", or a comma list */
+    char demo_dir[512];             /* RECS_DEMO_DIR: storefront demo files; "" = off */
 };
 
 /* Status of recs_config_load. */

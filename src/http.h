@@ -19,9 +19,9 @@ struct recs_http_options {
     unsigned per_ip_connections; /* 0 = unlimited */
     unsigned connection_timeout_s;
     bool access_log;
-    const char *cache_control;   /* for recommendation responses */
-    const char *cors_origins;    /* "" = no CORS */
-    const char *demo_dir;        /* "" = no /demo/ */
+    const char *cache_control;    /* for recommendation responses */
+    const char *cors_origins;     /* "" = no CORS */
+    const char *demo_dir;         /* "" = no /demo/ */
     struct recs_service *service; /* borrowed */
 };
 

@@ -90,8 +90,8 @@ void recs_log_access(const struct recs_access_entry *e)
     recs_log_timestamp(now, sizeof(now));
     obj = json_pack("{s:s, s:s, s:s, s:i, s:f, s:I}", "time", now, "method",
                     printable(e->method, method, sizeof(method)), "path",
-                    printable(e->path, path, sizeof(path)), "status", (int)e->status,
-                    "duration_ms", e->duration_s * 1000.0, "bytes", (json_int_t)e->bytes);
+                    printable(e->path, path, sizeof(path)), "status", (int)e->status, "duration_ms",
+                    e->duration_s * 1000.0, "bytes", (json_int_t)e->bytes);
     if (obj != NULL && e->request_id != NULL)
         json_object_set_new(obj, "request_id",
                             json_string(printable(e->request_id, request_id, sizeof(request_id))));
@@ -104,9 +104,9 @@ static void log_event(const char *level, const char *event, const char *fmt, va_
 
     recs_log_timestamp(now, sizeof(now));
     vsnprintf(message, sizeof(message), fmt, ap);
-    write_line(STDERR_FILENO, json_pack("{s:s, s:s, s:s, s:s}", "time", now, "level", level,
-                                        "event", event, "message",
-                                        printable(message, clean, sizeof(clean))));
+    write_line(STDERR_FILENO,
+               json_pack("{s:s, s:s, s:s, s:s}", "time", now, "level", level, "event", event,
+                         "message", printable(message, clean, sizeof(clean))));
 }
 
 void recs_log_info(const char *event, const char *fmt, ...)

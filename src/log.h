@@ -24,8 +24,7 @@ void recs_log_access(const struct recs_access_entry *entry);
 /* An event line on stderr: {"time":...,"level":...,"event":...,"message":...}.
  * The message is printf-formatted; callers never pass secrets. */
 void recs_log_info(const char *event, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-void recs_log_error(const char *event, const char *fmt, ...)
-    __attribute__((format(printf, 2, 3)));
+void recs_log_error(const char *event, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
 /* Formats the current UTC time as 2026-01-02T03:04:05.678Z into buf (>= 32 bytes). */
 void recs_log_timestamp(char *buf, size_t len);

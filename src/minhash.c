@@ -268,7 +268,8 @@ static size_t dedupe(struct recs_token *tokens, size_t n, uint32_t *set, size_t 
 
 bool recs_minhash_text_fits(size_t title_len, size_t description_len)
 {
-    return title_len < RECS_SCRATCH_TEXT_MAX && description_len <= RECS_SCRATCH_TEXT_MAX - 1 - title_len;
+    return title_len < RECS_SCRATCH_TEXT_MAX &&
+           description_len <= RECS_SCRATCH_TEXT_MAX - 1 - title_len;
 }
 
 int recs_tokenize(struct recs_scratch *s, const char *title, size_t title_len,

@@ -79,8 +79,8 @@ struct recs_token {
  * the next call with that scratch. Returns 0, or -1 when memory runs out or
  * the text is longer than RECS_SCRATCH_TEXT_MAX. */
 int recs_tokenize(struct recs_scratch *scratch, const char *title, size_t title_len,
-                  const char *description, size_t description_len,
-                  const struct recs_token **tokens, size_t *count);
+                  const char *description, size_t description_len, const struct recs_token **tokens,
+                  size_t *count);
 
 /* Computes the signature of title || " " || description into sig (K values)
  * and sets *has_tokens; a text without tokens has no signature (sig is then
@@ -105,8 +105,7 @@ void recs_minhash_sign_range(const struct recs_minhash *mh, const struct recs_to
                              size_t ntokens, uint32_t first, uint32_t count, uint64_t *sig);
 
 /* matches = #{ i < K : a[i] == b[i] } for two signatures. */
-uint32_t recs_minhash_matches(const struct recs_minhash *mh, const uint64_t *a,
-                              const uint64_t *b);
+uint32_t recs_minhash_matches(const struct recs_minhash *mh, const uint64_t *a, const uint64_t *b);
 /* The same over per-position ids of 16 or 32 bits (K of them each). */
 uint32_t recs_minhash_matches16(const struct recs_minhash *mh, const uint16_t *a,
                                 const uint16_t *b);

@@ -68,8 +68,8 @@ static int sign_product(const struct recs_minhash *mh, struct recs_scratch *scra
     *has = false;
     if (!recs_minhash_text_fits(title_len, description_len))
         return 0;
-    return recs_minhash_signature(mh, scratch, p->title, title_len, p->description,
-                                  description_len, sig, has);
+    return recs_minhash_signature(mh, scratch, p->title, title_len, p->description, description_len,
+                                  sig, has);
 }
 
 struct sign_job {
@@ -114,8 +114,8 @@ static int sign_and_compare(const struct recs_minhash *mh, const struct recs_cat
     int rc = -1;
 
     if (target_sig == NULL || scratch == NULL ||
-        sign_product(mh, scratch, recs_catalog_product(catalog, target), target_sig,
-                     &target_has) != 0)
+        sign_product(mh, scratch, recs_catalog_product(catalog, target), target_sig, &target_has) !=
+            0)
         goto out;
     if (!target_has) {
         memset(matches, 0, n * sizeof(*matches));
@@ -131,9 +131,8 @@ out:
     return rc;
 }
 
-int recs_rank_top(const struct recs_minhash *mh, const struct recs_catalog *catalog,
-                  size_t target, size_t limit, unsigned threads, struct recs_ranked *out,
-                  size_t *count)
+int recs_rank_top(const struct recs_minhash *mh, const struct recs_catalog *catalog, size_t target,
+                  size_t limit, unsigned threads, struct recs_ranked *out, size_t *count)
 {
     size_t n = recs_catalog_count(catalog), kept = 0;
     uint32_t *matches = malloc((n ? n : 1) * sizeof(*matches));

@@ -22,8 +22,7 @@ struct recs_ranked {
 /* Ranks every product of catalog except the target against it, with up to
  * threads OpenMP threads. out has room for limit entries; *count is set to
  * min(limit, candidates). Returns 0, or -1 when memory runs out. */
-int recs_rank_top(const struct recs_minhash *mh, const struct recs_catalog *catalog,
-                  size_t target, size_t limit, unsigned threads, struct recs_ranked *out,
-                  size_t *count);
+int recs_rank_top(const struct recs_minhash *mh, const struct recs_catalog *catalog, size_t target,
+                  size_t limit, unsigned threads, struct recs_ranked *out, size_t *count);
 
 #endif

@@ -18,19 +18,19 @@
 
 /* The outcome of routing a request. */
 typedef enum {
-    RECS_ROUTE_OK = 0,        /* serve it */
-    RECS_ROUTE_NOT_FOUND,     /* 404: no such path */
-    RECS_ROUTE_BAD_METHOD,    /* 405: path exists, method is not GET or HEAD */
-    RECS_ROUTE_BAD_SLUG,      /* 400 */
-    RECS_ROUTE_BAD_LIMIT,     /* 400 */
+    RECS_ROUTE_OK = 0,     /* serve it */
+    RECS_ROUTE_NOT_FOUND,  /* 404: no such path */
+    RECS_ROUTE_BAD_METHOD, /* 405: path exists, method is not GET or HEAD */
+    RECS_ROUTE_BAD_SLUG,   /* 400 */
+    RECS_ROUTE_BAD_LIMIT,  /* 400 */
 } recs_route_status;
 
 struct recs_request_target {
     recs_route route;
-    bool head;                      /* HEAD: answer like GET without a body */
-    char slug[RECS_SLUG_MAX + 1];   /* recommendations only: validated, NUL-terminated */
-    unsigned limit;                 /* recommendations only: 1..RECS_LIMIT_MAX */
-    const char *file;               /* demo only: "index.html", "app.js" or "style.css" */
+    bool head;                    /* HEAD: answer like GET without a body */
+    char slug[RECS_SLUG_MAX + 1]; /* recommendations only: validated, NUL-terminated */
+    unsigned limit;               /* recommendations only: 1..RECS_LIMIT_MAX */
+    const char *file;             /* demo only: "index.html", "app.js" or "style.css" */
 };
 
 /* Routes a request. path is the percent-decoded path (see

@@ -391,8 +391,7 @@ int recs_service_metrics(struct recs_service *svc, struct recs_reply *reply)
     struct recs_catalog *snap = current_ref(svc);
     size_t cap = 16384, need;
 
-    recs_db_stats(svc->opts.db, &g.db_pool_size, &g.db_pool_in_use, &g.db_pool_connected,
-                  &g.db_up);
+    recs_db_stats(svc->opts.db, &g.db_pool_size, &g.db_pool_in_use, &g.db_pool_connected, &g.db_up);
     g.inflight = atomic_load(&svc->inflight);
     if (snap != NULL) {
         g.cache_products = recs_catalog_count(snap);

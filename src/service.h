@@ -21,11 +21,11 @@
 #include "minhash.h"
 
 struct recs_service_options {
-    struct recs_db *db;         /* borrowed: must outlive the service */
-    struct recs_minhash *mh;    /* borrowed */
-    bool cache;                 /* keep the snapshot between requests */
-    unsigned score_threads;     /* largest OpenMP team for one request */
-    unsigned max_inflight;      /* recommendation requests at once; more get 503 */
+    struct recs_db *db;      /* borrowed: must outlive the service */
+    struct recs_minhash *mh; /* borrowed */
+    bool cache;              /* keep the snapshot between requests */
+    unsigned score_threads;  /* largest OpenMP team for one request */
+    unsigned max_inflight;   /* recommendation requests at once; more get 503 */
 };
 
 /* A response: HTTP status and a malloc'd body the caller frees. retry_after

@@ -127,9 +127,9 @@ int http_raw(int port, const char *request, size_t len, struct http_response *ou
 int http_request(int port, const char *method, const char *target, struct http_response *out)
 {
     char request[70000];
-    int n = snprintf(request, sizeof(request),
-                     "%s %s HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n", method,
-                     target);
+    int n =
+        snprintf(request, sizeof(request),
+                 "%s %s HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n", method, target);
     if (n < 0 || (size_t)n >= sizeof(request))
         return -1;
     return http_raw(port, request, (size_t)n, out);
@@ -219,8 +219,8 @@ int pg_control(const char *command)
     char cmd[1200];
     int rc;
 
-    snprintf(cmd, sizeof(cmd), "'%s' %s '%s'", env_or("RECS_TEST_PGCTL", "scripts/pg.sh"),
-             command, env_or("RECS_TEST_PGDIR", "."));
+    snprintf(cmd, sizeof(cmd), "'%s' %s '%s'", env_or("RECS_TEST_PGCTL", "scripts/pg.sh"), command,
+             env_or("RECS_TEST_PGDIR", "."));
     rc = system(cmd);
     return WIFEXITED(rc) ? WEXITSTATUS(rc) : -1;
 }
@@ -297,7 +297,8 @@ int load_vectors_catalog(PGconn *pg, json_t *vectors)
                                1, NULL, cp, NULL, NULL, 0);
             PQclear(res);
         }
-        snprintf(id, sizeof(id), "%lld", (long long)json_integer_value(json_object_get(item, "id")));
+        snprintf(id, sizeof(id), "%lld",
+                 (long long)json_integer_value(json_object_get(item, "id")));
         snprintf(price, sizeof(price), "%lld",
                  (long long)json_integer_value(json_object_get(item, "price_cents")));
         params[0] = id;

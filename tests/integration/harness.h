@@ -15,9 +15,9 @@
 #include <libpq-fe.h>
 
 struct http_response {
-    int status;       /* 0 when no response could be read */
+    int status; /* 0 when no response could be read */
     char headers[8192];
-    char *body;       /* malloc'd, NUL-terminated */
+    char *body; /* malloc'd, NUL-terminated */
     size_t body_len;
 };
 
@@ -36,7 +36,7 @@ json_t *http_json(const struct http_response *r);
 struct server {
     pid_t pid;
     int port;
-    bool exited;     /* reaped while starting */
+    bool exited; /* reaped while starting */
     int exit_status;
     char log_path[512];
 };

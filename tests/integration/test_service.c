@@ -86,12 +86,13 @@ static void test_rankings_match_the_vectors(void **state)
     {
         const char *slug = json_string_value(json_object_get(want, "target"));
         json_t *ranking = json_object_get(want, "ranking");
-        json_t *got = recommendations(slug, (int)json_integer_value(json_object_get(want, "limit")));
+        json_t *got =
+            recommendations(slug, (int)json_integer_value(json_object_get(want, "limit")));
         json_t *recs = json_object_get(got, "recommendations"), *w;
         size_t j;
 
-        assert_string_equal(json_string_value(json_object_get(json_object_get(got, "product"), "slug")),
-                            slug);
+        assert_string_equal(
+            json_string_value(json_object_get(json_object_get(got, "product"), "slug")), slug);
         assert_int_equal(json_array_size(recs), json_array_size(ranking));
         json_array_foreach(ranking, j, w)
         {
@@ -209,9 +210,13 @@ static void test_bad_requests_are_400(void **state)
 
 static void test_not_found_is_404(void **state)
 {
-    static const char *const targets[] = {
-        "/products/no-such-product/recommendations", "/", "/products", "/products/linen-summer-shirt",
-        "/products/linen-summer-shirt/recommendations/extra", "/healthz/x", "/metricsz"};
+    static const char *const targets[] = {"/products/no-such-product/recommendations",
+                                          "/",
+                                          "/products",
+                                          "/products/linen-summer-shirt",
+                                          "/products/linen-summer-shirt/recommendations/extra",
+                                          "/healthz/x",
+                                          "/metricsz"};
     struct http_response r;
 
     (void)state;
@@ -284,7 +289,8 @@ static void test_operational_endpoints(void **state)
     http_response_free(&r);
 
     assert_int_equal(get("/metrics", &r), 200);
-    assert_non_null(strstr(r.body, "recs_http_requests_total{route=\"recommendations\",code=\"200\"}"));
+    assert_non_null(
+        strstr(r.body, "recs_http_requests_total{route=\"recommendations\",code=\"200\"}"));
     assert_non_null(strstr(r.body, "recs_http_request_duration_seconds_bucket"));
     assert_non_null(strstr(r.body, "recs_scoring_duration_seconds_count"));
     assert_non_null(strstr(r.body, "recs_db_pool_connections{state=\"configured\"}"));
@@ -309,9 +315,10 @@ static void test_changes_show_in_the_next_response(void **state)
     json_decref(got);
 
     /* INSERT: a new product appears */
-    assert_int_equal(db_exec(pg, "INSERT INTO products (slug, title, description, price_cents) "
-                                 "VALUES ('oxford-twin', 'Cotton Oxford Shirt', (SELECT description "
-                                 "FROM products WHERE id = 2), 100)"),
+    assert_int_equal(db_exec(pg,
+                             "INSERT INTO products (slug, title, description, price_cents) "
+                             "VALUES ('oxford-twin', 'Cotton Oxford Shirt', (SELECT description "
+                             "FROM products WHERE id = 2), 100)"),
                      0);
     got = recommendations("cotton-oxford-shirt", 1);
     first = json_array_get(json_object_get(got, "recommendations"), 0);
@@ -320,7 +327,8 @@ static void test_changes_show_in_the_next_response(void **state)
     json_decref(got);
 
     /* a category renamed shows in the category field */
-    assert_int_equal(db_exec(pg, "UPDATE categories SET slug = 'apparel' WHERE slug = 'clothes'"), 0);
+    assert_int_equal(db_exec(pg, "UPDATE categories SET slug = 'apparel' WHERE slug = 'clothes'"),
+                     0);
     got = recommendations("cotton-oxford-shirt", 2);
     first = json_array_get(json_object_get(got, "recommendations"), 1);
     assert_int_equal(json_integer_value(json_object_get(first, "id")), 1);

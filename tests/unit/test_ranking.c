@@ -41,8 +41,8 @@ static int teardown(void **state)
 
 static PGresult *empty_rows(void)
 {
-    static const char *const names[] = {"id", "slug", "title", "description", "price_cents",
-                                        "slug"};
+    static const char *const names[] = {"id",          "slug",        "title",
+                                        "description", "price_cents", "slug"};
     PGresAttDesc attrs[6];
     PGresult *res = PQmakeEmptyPGresult(NULL, PGRES_TUPLES_OK);
 
@@ -190,9 +190,8 @@ static void ranking_text(const struct recs_minhash *mh, const struct recs_catalo
     struct recs_ranked out[100];
     size_t count = 0, off = 0;
 
-    assert_int_equal(recs_rank_top(mh, cat, (size_t)recs_catalog_find(cat, slug), 100, 2, out,
-                                   &count),
-                     0);
+    assert_int_equal(
+        recs_rank_top(mh, cat, (size_t)recs_catalog_find(cat, slug), 100, 2, out, &count), 0);
     buf[0] = '\0';
     for (size_t i = 0; i < count && off < len; i++)
         off += (size_t)snprintf(buf + off, len - off, "%lld:%u ",

@@ -21,8 +21,9 @@ static recs_route_status route(const char *method, const char *path, const char 
 
 static void test_limit_parsing(void **state)
 {
-    static const char *const bad[] = {"", "0", "-1", "101", "5x", " 5", "5 ", "1e1", "+5",
-                                      "0x10", "1000", "99999999999999999999", "%35", "10.0"};
+    static const char *const bad[] = {"",    "0",   "-1", "101",  "5x",   " 5",
+                                      "5 ",  "1e1", "+5", "0x10", "1000", "99999999999999999999",
+                                      "%35", "10.0"};
     unsigned limit = 0;
 
     (void)state;
@@ -105,13 +106,19 @@ static void test_routing(void **state)
     assert_int_equal(recs_route_request("GET", "/products/abc/recommendations", two, 2, &t),
                      RECS_ROUTE_BAD_LIMIT);
     /* "?limit" without "=" has a NULL value */
-    assert_int_equal(recs_route_request("GET", "/products/abc/recommendations",
-                                        (const char *[]){NULL}, 1, &t),
-                     RECS_ROUTE_BAD_LIMIT);
+    assert_int_equal(
+        recs_route_request("GET", "/products/abc/recommendations", (const char *[]){NULL}, 1, &t),
+        RECS_ROUTE_BAD_LIMIT);
 
-    static const char *const not_found[] = {"/", "", "/products", "/products/",
-                                            "/products/abc", "/products/abc/recommendations/",
-                                            "/healthz/", "/HEALTHZ", "/productsabc/recommendations",
+    static const char *const not_found[] = {"/",
+                                            "",
+                                            "/products",
+                                            "/products/",
+                                            "/products/abc",
+                                            "/products/abc/recommendations/",
+                                            "/healthz/",
+                                            "/HEALTHZ",
+                                            "/productsabc/recommendations",
                                             "/products/recommendations"};
     for (size_t i = 0; i < sizeof(not_found) / sizeof(not_found[0]); i++) {
         if (route("GET", not_found[i], NULL, &t) != RECS_ROUTE_NOT_FOUND)
@@ -181,10 +188,10 @@ static void test_cors_origins(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_limit_parsing), cmocka_unit_test(test_slug_validation),
-        cmocka_unit_test(test_unescape),      cmocka_unit_test(test_routing),
+        cmocka_unit_test(test_limit_parsing),  cmocka_unit_test(test_slug_validation),
+        cmocka_unit_test(test_unescape),       cmocka_unit_test(test_routing),
         cmocka_unit_test(test_error_messages), cmocka_unit_test(test_etag_matching),
-        cmocka_unit_test(test_request_ids),   cmocka_unit_test(test_cors_origins),
+        cmocka_unit_test(test_request_ids),    cmocka_unit_test(test_cors_origins),
     };
     return cmocka_run_group_tests_name("route", tests, NULL, NULL);
 }
