@@ -23,9 +23,13 @@ enum { COL_ID, COL_SLUG, COL_TITLE, COL_DESCRIPTION, COL_PRICE, COL_CATEGORY, NC
 /* Measured on the synthetic catalogs: one postings increment costs about
  * the time of scanning this many ids. */
 #define INDEX_VS_SCAN 4
+#define SCAN_IN_CACHE_BYTES (512u * 1024u)
 /* Below these amounts of work a parallel region costs more than it saves
  * (PARALLEL_MIN_SCAN is also the chunk of products a thread takes). */
 #define PARALLEL_MIN_HITS 100000
+/* Below this many increments, pruning (a sort of the K positions and a
+ * sample of exact comparisons) costs more than it can save. */
+#define PRUNE_MIN_HITS 200000
 #define PARALLEL_MIN_SCAN 2048
 
 /* What a snapshot holds; shared between snapshots of identical rows. */
@@ -720,11 +724,19 @@ int recs_catalog_score_top(const struct recs_catalog *catalog, const struct recs
         positions[k].len = d->offsets[k][v + 1] - d->offsets[k][v];
         hits += positions[k].len;
     }
-    /* An increment costs about as much as scanning INDEX_VS_SCAN ids. */
-    if (hits * INDEX_VS_SCAN >= n * d->k) {
+    /* An increment costs about as much as scanning INDEX_VS_SCAN ids from
+     * memory; ids that fit in the caches scan faster than any counting. */
+    if (hits * INDEX_VS_SCAN >= n * d->k || n * d->row_stride <= SCAN_IN_CACHE_BYTES) {
         struct exact_job job = {catalog, mh, target, 0, matches};
         recs_parallel_for(n, PARALLEL_MIN_SCAN, threads, exact_range, &job);
         rc = 0;
+        goto out;
+    }
+    if (hits < PRUNE_MIN_HITS) {
+        /* so little to count that sorting and sampling would cost more */
+        for (uint32_t k = 0; k < d->k; k++)
+            order[k] = k;
+        rc = count_postings(d, target, order, d->k, 1, matches);
         goto out;
     }
     qsort(positions, d->k, sizeof(*positions), by_length);

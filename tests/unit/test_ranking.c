@@ -328,6 +328,60 @@ static void test_index_and_scan_agree(void **state)
     recs_minhash_destroy(mh);
 }
 
+/* A catalog too big for the caches whose targets share much with their
+ * family: scoring counts through the index and prunes the longest lists.
+ * Every ranking must equal hashing from scratch, for limits 1, 10 and 100. */
+static void test_pruned_index_is_exact(void **state)
+{
+    enum { N = 3000, FAMILIES = 3 };
+    struct recs_minhash *mh = NULL;
+    struct recs_catalog *cat = NULL, *plain = NULL;
+    PGresult *rows = empty_rows();
+    char id[32], title[256], a[4096], b[4096];
+    uint64_t seed = 42;
+
+    (void)state;
+    for (int i = 0; i < N; i++) {
+        int f = i % FAMILIES, off = 0;
+        snprintf(id, sizeof(id), "%d", i + 1);
+        off += snprintf(title + off, sizeof(title) - (size_t)off, "own%d cotton", i);
+        for (int w = 0; w < 6; w++) { /* six of the family's twenty words */
+            seed = seed * 6364136223846793005ull + 1442695040888963407ull;
+            off += snprintf(title + off, sizeof(title) - (size_t)off, " f%dw%d", f,
+                            (int)((seed >> 33) % 20));
+        }
+        set_text(rows, i, 0, id);
+        set_text(rows, i, 1, id);
+        set_text(rows, i, 2, title);
+        set_text(rows, i, 3, "");
+        set_text(rows, i, 4, "1");
+        set_text(rows, i, 5, NULL);
+    }
+    assert_int_equal(recs_minhash_create(1500, RECS_KERNEL_AUTO, &mh), 0);
+    assert_int_equal(recs_catalog_build(mh, rows, 1, true, NULL, 2, &cat), 0);
+    assert_int_equal(recs_catalog_build(mh, rows, 1, false, NULL, 2, &plain), 0);
+    for (int t = 0; t < 12; t++) {
+        size_t limit = t % 3 == 0 ? 1 : t % 3 == 1 ? 10 : 100;
+        struct recs_ranked x[100], y[100];
+        size_t cx = 0, cy = 0, target = (size_t)(t * 251) % N;
+        assert_int_equal(recs_rank_top(mh, cat, target, limit, 2, x, &cx), 0);
+        assert_int_equal(recs_rank_top(mh, plain, target, limit, 2, y, &cy), 0);
+        assert_int_equal(cx, cy);
+        for (size_t i = 0; i < cx; i++) {
+            assert_int_equal(x[i].index, y[i].index);
+            assert_int_equal(x[i].matches, y[i].matches);
+        }
+        assert_true(x[0].matches > 0);
+    }
+    ranking_text(mh, cat, "1", a, sizeof(a));
+    ranking_text(mh, plain, "1", b, sizeof(b));
+    assert_string_equal(a, b);
+    recs_catalog_unref(cat);
+    recs_catalog_unref(plain);
+    PQclear(rows);
+    recs_minhash_destroy(mh);
+}
+
 static void test_render(void **state)
 {
     struct recs_minhash *mh = NULL;
@@ -380,6 +434,7 @@ int main(void)
         cmocka_unit_test(test_rebuild_shares_unchanged_rows),
         cmocka_unit_test(test_wide_ids),
         cmocka_unit_test(test_index_and_scan_agree),
+        cmocka_unit_test(test_pruned_index_is_exact),
         cmocka_unit_test(test_render),
     };
     return cmocka_run_group_tests_name("ranking", tests, setup, teardown);
