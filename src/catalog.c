@@ -31,6 +31,7 @@ enum { COL_ID, COL_SLUG, COL_TITLE, COL_DESCRIPTION, COL_PRICE, COL_CATEGORY, NC
  * sample of exact comparisons) costs more than it can save. */
 #define PRUNE_MIN_HITS 200000
 #define PARALLEL_MIN_SCAN 2048
+#define PARALLEL_MIN_BUILD 1024
 
 /* What a snapshot holds; shared between snapshots of identical rows. */
 struct catalog_data {
@@ -250,13 +251,14 @@ static int tokenize_all(struct catalog_data *d, struct token_set *sets, unsigned
 {
     struct tokenize_job job = {.d = d, .sets = sets};
 
-    recs_parallel_for(d->count, 64, threads, tokenize_range, &job);
+    recs_parallel_for(d->count, 64, d->count >= PARALLEL_MIN_BUILD ? threads : 1, tokenize_range,
+                      &job);
     return atomic_load(&job.failed) ? -1 : 0;
 }
 
 static int dict_grow(struct dict *dict)
 {
-    uint32_t cap = dict->cap ? dict->cap * 2 : 1024;
+    uint32_t cap = dict->cap ? dict->cap * 2 : 64;
     uint64_t *keys = malloc(cap * sizeof(*keys));
     uint32_t *ids = calloc(cap, sizeof(*ids));
 
@@ -415,7 +417,7 @@ static enum intern_result intern_all(struct catalog_data *d, const struct recs_m
     memset(d->ids, 0, d->count ? d->count * d->row_stride : 64);
 
     struct intern_job job = {.d = d, .mh = mh, .sets = sets, .result = INTERN_OK};
-    recs_parallel_for(blocks, 1, threads, intern_range, &job);
+    recs_parallel_for(blocks, 1, d->count >= PARALLEL_MIN_BUILD ? threads : 1, intern_range, &job);
     return (enum intern_result)atomic_load(&job.result);
 }
 

@@ -15,6 +15,7 @@
  */
 #include "service.h"
 
+#include <malloc.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdlib.h>
@@ -155,6 +156,11 @@ static recs_db_status build_from_db(struct recs_service *svc, struct recs_db_con
         return RECS_DB_ERROR;
     }
     PQclear(rows);
+    /* A build frees about as much as it keeps (rows, token sets, interning
+     * dictionaries on every thread); hand that back rather than holding it
+     * in the allocator's per-thread arenas for the life of the process. */
+    if (svc->opts.cache)
+        malloc_trim(0);
     if (svc->opts.cache)
         recs_metrics_observe_refresh(now_seconds() - start, recs_catalog_computed(*out),
                                      recs_catalog_shared(*out) ? recs_catalog_count(*out) : 0);
