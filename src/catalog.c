@@ -584,8 +584,9 @@ struct count_job {
     const struct catalog_data *d;
     size_t target;
     const uint32_t *order;
-    uint32_t *matches; /* worker 0 counts here */
-    uint32_t **extra;  /* workers 1.. count in arrays of their own */
+    /* One array of counters per worker: 16 bits suffice (K <= 8192) and
+     * keep them small enough for the first-level cache. */
+    uint16_t **counts;
     atomic_int failed;
 };
 
@@ -593,12 +594,10 @@ static void count_range(void *ctx, unsigned worker, size_t begin, size_t end)
 {
     struct count_job *job = ctx;
     const struct catalog_data *d = job->d;
-    uint32_t *counts = job->matches;
+    uint16_t *counts = job->counts[worker];
 
-    if (worker > 0) {
-        if (job->extra[worker] == NULL)
-            job->extra[worker] = calloc(d->count ? d->count : 1, sizeof(*counts));
-        counts = job->extra[worker];
+    if (counts == NULL) {
+        counts = job->counts[worker] = calloc(d->count ? d->count : 1, sizeof(*counts));
         if (counts == NULL) {
             atomic_store(&job->failed, 1);
             return;
@@ -618,19 +617,20 @@ static void count_range(void *ctx, unsigned worker, size_t begin, size_t end)
 static int count_postings(const struct catalog_data *d, size_t target, const uint32_t *order,
                           uint32_t npos, unsigned threads, uint32_t *matches)
 {
-    struct count_job job = {.d = d, .target = target, .order = order, .matches = matches};
+    struct count_job job = {.d = d, .target = target, .order = order};
 
+    threads = threads ? threads : 1;
     memset(matches, 0, d->count * sizeof(*matches));
-    job.extra = calloc(threads ? threads : 1, sizeof(*job.extra));
-    if (job.extra == NULL)
+    job.counts = calloc(threads, sizeof(*job.counts));
+    if (job.counts == NULL)
         return -1;
     recs_parallel_for(npos, 16, threads, count_range, &job);
-    for (unsigned u = 1; u < threads; u++) {
-        for (size_t i = 0; job.extra[u] != NULL && i < d->count; i++)
-            matches[i] += job.extra[u][i];
-        free(job.extra[u]);
+    for (unsigned u = 0; u < threads; u++) {
+        for (size_t i = 0; job.counts[u] != NULL && i < d->count; i++)
+            matches[i] += job.counts[u][i];
+        free(job.counts[u]);
     }
-    free(job.extra);
+    free(job.counts);
     return atomic_load(&job.failed) ? -1 : 0;
 }
 
