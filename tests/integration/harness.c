@@ -407,3 +407,20 @@ bool server_log_contains(const struct server *s, const char *needle)
         fclose(f);
     return found;
 }
+
+int fixture_open(json_t **vectors, PGconn **pg)
+{
+    *vectors = json_load_file(getenv("RECS_TEST_VECTORS"), 0, NULL);
+    *pg = db_connect();
+    if (*vectors == NULL || *pg == NULL || load_vectors_catalog(*pg, *vectors) != 0)
+        return -1;
+    return 0;
+}
+
+void fixture_close(json_t *vectors, PGconn *pg, struct server *server)
+{
+    if (server != NULL && server->pid > 0)
+        server_stop(server, SIGTERM, 10);
+    PQfinish(pg);
+    json_decref(vectors);
+}

@@ -77,6 +77,13 @@ int http_metric(int port, const char *series, double *value);
 /* Replaces the catalog with the vectors.json catalog (explicit ids). */
 int load_vectors_catalog(PGconn *pg, json_t *vectors);
 
+/* The fixture every suite starts from: the spec's vectors
+ * ($RECS_TEST_VECTORS) and a connection to the test database holding the
+ * vectors catalog. Returns 0, or -1. */
+int fixture_open(json_t **vectors, PGconn **pg);
+/* Stops server (when given and started), closes pg, frees vectors. */
+void fixture_close(json_t *vectors, PGconn *pg, struct server *server);
+
 double now_seconds(void);
 void sleep_ms(int ms);
 

@@ -1322,9 +1322,7 @@ static void test_allocation_failures(void **state)
 static int setup_suite(void **state)
 {
     (void)state;
-    vectors = json_load_file(getenv("RECS_TEST_VECTORS"), 0, NULL);
-    pg = db_connect();
-    if (vectors == NULL || pg == NULL || load_vectors_catalog(pg, vectors) != 0)
+    if (fixture_open(&vectors, &pg) != 0)
         return -1;
     return 0;
 }
@@ -1332,8 +1330,7 @@ static int setup_suite(void **state)
 static int teardown_suite(void **state)
 {
     int rc = cleanup(state);
-    PQfinish(pg);
-    json_decref(vectors);
+    fixture_close(vectors, pg, NULL);
     return rc;
 }
 

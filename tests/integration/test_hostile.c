@@ -304,9 +304,7 @@ static int setup_suite(void **state)
         nofile.rlim_cur = nofile.rlim_max < 4096 ? nofile.rlim_max : 4096;
         setrlimit(RLIMIT_NOFILE, &nofile);
     }
-    vectors = json_load_file(getenv("RECS_TEST_VECTORS"), 0, NULL);
-    pg = db_connect();
-    if (vectors == NULL || pg == NULL || load_vectors_catalog(pg, vectors) != 0)
+    if (fixture_open(&vectors, &pg) != 0)
         return -1;
     {
         static const char *const env[] = {"RECS_CONNECTION_TIMEOUT=2", "RECS_HTTP_THREADS=4", NULL};
@@ -317,10 +315,7 @@ static int setup_suite(void **state)
 static int teardown_suite(void **state)
 {
     (void)state;
-    if (server.pid > 0)
-        server_stop(&server, SIGTERM, 10);
-    PQfinish(pg);
-    json_decref(vectors);
+    fixture_close(vectors, pg, &server);
     print_summary();
     return 0;
 }

@@ -40,9 +40,7 @@ static int get_with(const char *target, const char *headers, struct http_respons
 static int setup_suite(void **state)
 {
     (void)state;
-    vectors = json_load_file(getenv("RECS_TEST_VECTORS"), 0, NULL);
-    pg = db_connect();
-    if (vectors == NULL || pg == NULL || load_vectors_catalog(pg, vectors) != 0)
+    if (fixture_open(&vectors, &pg) != 0)
         return -1;
     return server_start(&server, server_env);
 }
@@ -50,10 +48,7 @@ static int setup_suite(void **state)
 static int teardown_suite(void **state)
 {
     (void)state;
-    if (server.pid > 0)
-        server_stop(&server, SIGTERM, 10);
-    PQfinish(pg);
-    json_decref(vectors);
+    fixture_close(vectors, pg, &server);
     return 0;
 }
 

@@ -61,6 +61,21 @@ static void set_text(PGresult *res, int row, int col, const char *value)
     assert_true(PQsetvalue(res, row, col, (char *)value, value ? (int)strlen(value) : -1));
 }
 
+/* Row i: product i + 1 (its slug too) with this title, no description,
+ * price 1, no category. */
+static void set_product(PGresult *rows, int i, const char *title)
+{
+    char id[32];
+
+    snprintf(id, sizeof(id), "%d", i + 1);
+    set_text(rows, i, 0, id);
+    set_text(rows, i, 1, id);
+    set_text(rows, i, 2, title);
+    set_text(rows, i, 3, "");
+    set_text(rows, i, 4, "1");
+    set_text(rows, i, 5, NULL);
+}
+
 /* The vectors catalog as catalog-query rows; description of product
  * override_id replaced by override (if not NULL). */
 static PGresult *vector_rows(int64_t override_id, const char *override)
@@ -258,20 +273,14 @@ static void test_wide_ids(void **state)
     struct recs_minhash *mh = NULL;
     struct recs_catalog *wide = NULL, *plain = NULL;
     PGresult *rows = empty_rows();
-    char id[32], title[96], a[2048], b[2048];
+    char title[96], a[2048], b[2048];
 
     (void)state;
     for (int i = 0; i < N; i++) {
-        snprintf(id, sizeof(id), "%d", i + 1);
         /* three words of its own, so that most positions keep one of them,
          * plus a word shared by each ten */
         snprintf(title, sizeof(title), "a%dx b%dx c%dx group%d", i, i, i, i / 10);
-        set_text(rows, i, 0, id);
-        set_text(rows, i, 1, id);
-        set_text(rows, i, 2, title);
-        set_text(rows, i, 3, "");
-        set_text(rows, i, 4, "1");
-        set_text(rows, i, 5, NULL);
+        set_product(rows, i, title);
     }
     assert_int_equal(recs_minhash_create(64, RECS_KERNEL_AUTO, &mh), 0);
     assert_int_equal(recs_catalog_build(mh, rows, 1, true, NULL, 2, &wide), 0);
@@ -299,17 +308,11 @@ static void test_index_and_scan_agree(void **state)
 
     (void)state;
     for (int i = 0; i < 50; i++) {
-        snprintf(id, sizeof(id), "%d", i + 1);
         if (i < 40)
             snprintf(title, sizeof(title), "shared cotton shirt with collar");
         else
             snprintf(title, sizeof(title), "own%d words%d cotton kettle%d", i, i, i % 3);
-        set_text(rows, i, 0, id);
-        set_text(rows, i, 1, id);
-        set_text(rows, i, 2, title);
-        set_text(rows, i, 3, "");
-        set_text(rows, i, 4, "1");
-        set_text(rows, i, 5, NULL);
+        set_product(rows, i, title);
     }
     assert_int_equal(recs_minhash_create(1500, RECS_KERNEL_AUTO, &mh), 0);
     assert_int_equal(recs_catalog_build(mh, rows, 1, true, NULL, 2, &cat), 0);
@@ -337,25 +340,19 @@ static void test_pruned_index_is_exact(void **state)
     struct recs_minhash *mh = NULL;
     struct recs_catalog *cat = NULL, *plain = NULL;
     PGresult *rows = empty_rows();
-    char id[32], title[256], a[4096], b[4096];
+    char title[256], a[4096], b[4096];
     uint64_t seed = 42;
 
     (void)state;
     for (int i = 0; i < N; i++) {
         int f = i % FAMILIES, off = 0;
-        snprintf(id, sizeof(id), "%d", i + 1);
         off += snprintf(title + off, sizeof(title) - (size_t)off, "own%d cotton", i);
         for (int w = 0; w < 6; w++) { /* six of the family's twenty words */
             seed = seed * 6364136223846793005ull + 1442695040888963407ull;
             off += snprintf(title + off, sizeof(title) - (size_t)off, " f%dw%d", f,
                             (int)((seed >> 33) % 20));
         }
-        set_text(rows, i, 0, id);
-        set_text(rows, i, 1, id);
-        set_text(rows, i, 2, title);
-        set_text(rows, i, 3, "");
-        set_text(rows, i, 4, "1");
-        set_text(rows, i, 5, NULL);
+        set_product(rows, i, title);
     }
     assert_int_equal(recs_minhash_create(1500, RECS_KERNEL_AUTO, &mh), 0);
     assert_int_equal(recs_catalog_build(mh, rows, 1, true, NULL, 2, &cat), 0);
