@@ -23,7 +23,7 @@ enum { COL_ID, COL_SLUG, COL_TITLE, COL_DESCRIPTION, COL_PRICE, COL_CATEGORY, NC
 /* Measured on the synthetic catalogs: one postings increment costs about
  * the time of scanning this many ids. */
 #define INDEX_VS_SCAN 4
-#define SCAN_IN_CACHE_BYTES (512u * 1024u)
+#define SCAN_IN_CACHE_BYTES ((size_t)512 * 1024)
 /* Below these amounts of work a parallel region costs more than it saves
  * (PARALLEL_MIN_SCAN is also the chunk of products a thread takes). */
 #define PARALLEL_MIN_HITS 100000
