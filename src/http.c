@@ -56,12 +56,14 @@ struct conn_entry {
     double since;  /* start of the request being received */
     bool handling; /* a complete request is being answered */
     bool cut;      /* already shut down by the watchdog */
+    bool over_cap; /* opened while RECS_MAX_CONNECTIONS were already open */
 };
 
 struct watchdog {
     pthread_mutex_t lock;
     pthread_cond_t wake;
     struct conn_entry *head;
+    unsigned open; /* connections in the list */
     bool stop, running;
     pthread_t thread;
 };
@@ -136,6 +138,7 @@ static void notify_connection(void *cls, struct MHD_Connection *c, void **socket
         if (w->head != NULL)
             w->head->prev = e;
         w->head = e;
+        e->over_cap = ++w->open > http->opts.max_connections;
         pthread_mutex_unlock(&w->lock);
         *socket_context = e;
     } else if (code == MHD_CONNECTION_NOTIFY_CLOSED && e != NULL) {
@@ -146,10 +149,23 @@ static void notify_connection(void *cls, struct MHD_Connection *c, void **socket
             w->head = e->next;
         if (e->next != NULL)
             e->next->prev = e->prev;
+        w->open--;
         pthread_mutex_unlock(&w->lock);
         free(e);
         *socket_context = NULL;
     }
+}
+
+/* Whether the connection was opened beyond RECS_MAX_CONNECTIONS: such a
+ * connection gets one 503 with Retry-After and is closed, so that excess
+ * clients learn at once to come back later instead of queueing. */
+static bool over_cap(struct MHD_Connection *c)
+{
+    const union MHD_ConnectionInfo *info =
+        MHD_get_connection_info(c, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
+    const struct conn_entry *e = info != NULL ? info->socket_context : NULL;
+
+    return e != NULL && e->over_cap; /* set once at open, before any request */
 }
 
 /* A complete request is being answered (handling) or has been (its response
@@ -508,6 +524,13 @@ static enum MHD_Result handle_request(void *cls, struct MHD_Connection *c, const
     if (status == RECS_ROUTE_BAD_METHOD && strcmp(method, "OPTIONS") == 0 &&
         recs_route_origin_allowed(http->opts.cors_origins, header(c, "Origin")))
         return send_preflight(http, c, req);
+    /* Liveness stays answerable, so that overload never looks like death. */
+    if (target.route != RECS_ROUTE_HEALTHZ && over_cap(c)) {
+        recs_metrics_count_overload();
+        if (recs_service_error(503, "too many connections", &reply) != 0)
+            return MHD_NO;
+        return send_reply(http, c, req, &reply, false, true);
+    }
     if (status != RECS_ROUTE_OK)
         rc = route_error_reply(status, &reply);
     else
@@ -617,6 +640,7 @@ int recs_http_start(const struct recs_http_options *opts, struct recs_http **out
 {
     struct recs_http *http = calloc(1, sizeof(*http));
     struct sockaddr_storage addr;
+    unsigned hard_limit;
     unsigned flags =
         MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_USE_ITC | MHD_USE_ERROR_LOG;
 
@@ -636,16 +660,18 @@ int recs_http_start(const struct recs_http_options *opts, struct recs_http **out
     }
     if (addr.ss_family == AF_INET6)
         flags |= MHD_USE_IPv6;
+    /* Above RECS_MAX_CONNECTIONS, room for connections that only get a 503
+     * (see over_cap); past this hard limit libmicrohttpd closes them itself. */
+    hard_limit = opts->max_connections + opts->max_connections / 4 + 16;
     http->daemon = MHD_start_daemon(
         flags, opts->port, NULL, NULL, handle_request, http, MHD_OPTION_EXTERNAL_LOGGER, log_mhd,
         NULL, MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&addr, MHD_OPTION_THREAD_POOL_SIZE,
-        opts->threads, MHD_OPTION_CONNECTION_LIMIT, opts->max_connections,
-        MHD_OPTION_PER_IP_CONNECTION_LIMIT, opts->per_ip_connections, MHD_OPTION_CONNECTION_TIMEOUT,
-        opts->connection_timeout_s, MHD_OPTION_CONNECTION_MEMORY_LIMIT,
-        (size_t)MEMORY_PER_CONNECTION, MHD_OPTION_NOTIFY_COMPLETED, request_completed, http,
-        MHD_OPTION_NOTIFY_CONNECTION, notify_connection, http, MHD_OPTION_UNESCAPE_CALLBACK,
-        unescape, NULL, MHD_OPTION_STRICT_FOR_CLIENT, 1, MHD_OPTION_SIGPIPE_HANDLED_BY_APP, 1,
-        MHD_OPTION_END);
+        opts->threads, MHD_OPTION_CONNECTION_LIMIT, hard_limit, MHD_OPTION_PER_IP_CONNECTION_LIMIT,
+        opts->per_ip_connections, MHD_OPTION_CONNECTION_TIMEOUT, opts->connection_timeout_s,
+        MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)MEMORY_PER_CONNECTION,
+        MHD_OPTION_NOTIFY_COMPLETED, request_completed, http, MHD_OPTION_NOTIFY_CONNECTION,
+        notify_connection, http, MHD_OPTION_UNESCAPE_CALLBACK, unescape, NULL,
+        MHD_OPTION_STRICT_FOR_CLIENT, 1, MHD_OPTION_SIGPIPE_HANDLED_BY_APP, 1, MHD_OPTION_END);
     if (http->daemon == NULL) {
         recs_log_error("http_start", "cannot listen on port %u", (unsigned)opts->port);
         goto fail;

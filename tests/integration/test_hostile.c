@@ -973,6 +973,62 @@ struct timed_call {
     bool retry_after, json_error;
 };
 
+/* Past RECS_MAX_CONNECTIONS, a new connection's request gets 503 with
+ * Retry-After at once and the connection is closed; /healthz still answers;
+ * once the held connections close, requests are served again. */
+static void test_connection_cap_answers_503(void **state)
+{
+    static const char *const env[] = {"RECS_CONNECTION_TIMEOUT=5", "RECS_HTTP_THREADS=2",
+                                      "RECS_MAX_CONNECTIONS=8", NULL};
+    static const char request[] = "GET /products/linen-summer-shirt/recommendations HTTP/1.1\r\n"
+                                  "Host: x\r\n\r\n";
+    struct server s;
+    struct http_response r;
+    int held[8], fd, status[2];
+    char buf[8192];
+    size_t got;
+    double start, took;
+
+    (void)state;
+    assert_int_equal(server_start(&s, env), 0);
+    sleep_ms(200); /* the start-up probe's connections are closed */
+    for (int i = 0; i < 8; i++) {
+        struct loris l;
+        assert_int_equal(loris_open(s.port, &l, LORIS_IDLE), 0);
+        held[i] = l.fd;
+    }
+    sleep_ms(200); /* all accepted */
+
+    start = now_seconds();
+    fd = connect_from(s.port, NULL, 2000);
+    assert_true(fd >= 0);
+    send_chunks(fd, request, sizeof(request) - 1, 0);
+    assert_int_equal(read_all(fd, buf, sizeof(buf), &got, 2000), END_CLOSED);
+    took = now_seconds() - start;
+    close(fd);
+    assert_int_equal(parse_responses(buf, got, status, 2), 1);
+    assert_int_equal(status[0], 503);
+    assert_non_null(strstr(buf, "Retry-After: 1"));
+    assert_non_null(strstr(buf, "too many connections"));
+    assert_true(took < 0.5);
+    record("connection cap (8)", "9th connection", sizeof(request) - 1,
+           "503 with Retry-After, closed, in %.3f s", took);
+
+    /* liveness is never refused */
+    assert_int_equal(http_request(s.port, "GET", "/healthz", &r), 0);
+    assert_int_equal(r.status, 200);
+    http_response_free(&r);
+
+    for (int i = 0; i < 8; i++)
+        close(held[i]);
+    sleep_ms(200);
+    assert_int_equal(
+        http_request(s.port, "GET", "/products/linen-summer-shirt/recommendations", &r), 0);
+    assert_int_equal(r.status, 200);
+    http_response_free(&r);
+    assert_int_equal(server_stop(&s, SIGTERM, 10), 0);
+}
+
 static void *timed_recommendations(void *arg)
 {
     struct timed_call *call = arg;
@@ -1253,6 +1309,7 @@ int main(void)
         cmocka_unit_test(test_memory_per_connection),
         cmocka_unit_test(test_slowloris),
         cmocka_unit_test(test_per_ip_limit),
+        cmocka_unit_test(test_connection_cap_answers_503),
         cmocka_unit_test(test_overload_sheds_with_503),
         cmocka_unit_test(test_busy_worker_does_not_cut_waiting_clients),
     };
