@@ -2,15 +2,18 @@
 # overload.sh: `make overload`. Loads the service on the demo catalog at a
 # sustainable level, then with four times as many connections as it admits,
 # then at the sustainable level again, and checks:
-#   - under overload, the requests that are served keep a bounded p99
-#     (past RECS_MAX_CONNECTIONS a new connection gets 503 with Retry-After
-#     at once and is closed, rather than queueing);
+#   - under overload the service keeps serving (2xx/s at least a third of
+#     the baseline: wrk ignores Retry-After and reconnects at once, so
+#     refusing costs CPU too) and p99 stays under OVERLOAD_P99_MS (100 ms): past
+#     RECS_MAX_CONNECTIONS a new connection gets 503 with Retry-After at once
+#     and is closed, rather than queueing (wrk's p99 includes those 503s and
+#     the reconnections they cause);
 #   - as soon as the load drops, p99 is back near the baseline, with no errors.
 # Environment: OVERLOAD_CONNS (64, the sustainable level), OVERLOAD_SECONDS (10).
 set -euo pipefail
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 cd "$here/.."
-conns=${OVERLOAD_CONNS:-64} seconds=${OVERLOAD_SECONDS:-10}
+conns=${OVERLOAD_CONNS:-64} seconds=${OVERLOAD_SECONDS:-10} p99_bound=${OVERLOAD_P99_MS:-100}
 export OMP_WAIT_POLICY=passive
 pgdir=$(mktemp -d /tmp/recs-overload.XXXXXX)
 srv=""
@@ -39,20 +42,23 @@ load() {
   ok=$(awk '/requests in/ {print $1}' <<<"$out")
   errors=$(awk '/Socket errors/ {gsub(/,/, ""); print $4 + $6 + $8 + $10}' <<<"$out")
   non2xx=$(awk '/Non-2xx/ {print $NF}' <<<"$out")
-  printf '| %-28s | %5s | %9s | %8s ms | %13s | %9s |\n' "$1" "$2" \
-    "$(awk -v n="${non2xx:-0}" '/requests in/ {r = $1} /Requests\/sec/ {rps = $2}
-        END {printf "%.0f", rps * (r - n) / r}' <<<"$out")" "$p99_ms" "${errors:-0}" "${non2xx:-0}"
+  served=$(awk -v n="${non2xx:-0}" '/requests in/ {r = $1} /Requests\/sec/ {rps = $2}
+        END {printf "%.0f", rps * (r - n) / r}' <<<"$out")
+  printf '| %-28s | %5s | %9s | %8s ms | %13s | %9s |\n' "$1" "$2" "$served" "$p99_ms" \
+    "${errors:-0}" "${non2xx:-0}"
   errors=$((${errors:-0} + ${non2xx:-0}))
 }
 echo "overload: RECS_MAX_CONNECTIONS=$conns, ${seconds}s per run"
 printf '| %-28s | %5s | %9s | %11s | %13s | %9s |\n' run conns "2xx/s" p99 "socket errors" "503s"
 printf '|%s|\n' "------------------------------|-------|-----------|-------------|---------------|-----------"
-load "baseline" "$conns"; base=$p99_ms
-load "4x the connections admitted" $((conns * 4)); over=$p99_ms
+load "baseline" "$conns"; base=$p99_ms base_served=$served
+load "4x the connections admitted" $((conns * 4)); over=$p99_ms over_served=$served
 load "load back to baseline" "$conns"; after=$p99_ms after_errors=${errors:-0}
 fail=0
-awk -v o="$over" -v b="$base" 'BEGIN {exit !(o <= 4 * b + 5)}' ||
-  { echo "overload: p99 under overload ${over} ms is not bounded (baseline ${base} ms)"; fail=1; }
+awk -v o="$over" -v b="$p99_bound" 'BEGIN {exit !(o <= b)}' ||
+  { echo "overload: p99 under overload ${over} ms is above ${p99_bound} ms"; fail=1; }
+((over_served * 3 >= base_served)) ||
+  { echo "overload: served ${over_served}/s under overload, less than a third of ${base_served}/s"; fail=1; }
 awk -v a="$after" -v b="$base" 'BEGIN {exit !(a <= 2 * b + 2)}' ||
   { echo "overload: p99 after the overload ${after} ms did not recover (baseline ${base} ms)"; fail=1; }
 ((after_errors == 0)) || { echo "overload: $after_errors errors after the load dropped"; fail=1; }
