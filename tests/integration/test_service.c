@@ -289,6 +289,14 @@ static void test_operational_endpoints(void **state)
     assert_non_null(strstr(r.body, "recs_http_request_duration_seconds_bucket"));
     assert_non_null(strstr(r.body, "recs_scoring_duration_seconds_count"));
     assert_non_null(strstr(r.body, "recs_db_pool_connections{state=\"configured\"}"));
+    assert_non_null(strstr(r.body, "recs_build_info{"));
+    /* the live exposition passes Prometheus' own checker, where installed */
+    if (system("command -v promtool >/dev/null 2>&1") == 0) {
+        FILE *check = popen("promtool check metrics >/dev/null 2>&1", "w");
+        assert_non_null(check);
+        fwrite(r.body, 1, r.body_len, check);
+        assert_int_equal(pclose(check), 0);
+    }
     http_response_free(&r);
 }
 
