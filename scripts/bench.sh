@@ -13,34 +13,22 @@ here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 cd "$here/.."
 sizes=${BENCH_SIZES:-demo 10000 100000}
 seconds=${BENCH_SECONDS:-10}
-export OMP_WAIT_POLICY=${OMP_WAIT_POLICY:-passive}
+# shellcheck source=scripts/loadlib.sh
+. scripts/loadlib.sh
 
 echo "== kernel microbenchmark (one thread)"
 build/bench_kernel --seconds 1
 
-pgdir=$(mktemp -d /tmp/recs-bench.XXXXXX)
-srv=""
-cleanup() {
-  [[ -z $srv ]] || kill -TERM "$srv" 2>/dev/null || true
-  scripts/pg.sh destroy "$pgdir"
-}
-trap cleanup EXIT
-scripts/pg.sh start "$pgdir" sql/100_demo_catalog.sql
-# shellcheck disable=SC1091
-. "$pgdir/env"
-export DATABASE_URL
+demo_database bench
 
 now_ms() { date +%s%3N; }
 rss_kb() { awk -v f="$2" '$1 == f":" {print $2}' "/proc/$1/status"; }
 
 # run NAME CONNS CACHE: one measured wrk run against a fresh server
 run() {
-  local name=$1 conns=$2 cache=$3 port t0 t1 idle out
-  port=$((20000 + RANDOM % 20000))
+  local name=$1 conns=$2 cache=$3 t0 t1 idle out
   t0=$(now_ms)
-  PORT=$port RECS_CACHE=$cache RECS_ACCESS_LOG=off build/recs >"$pgdir/server.log" 2>&1 &
-  srv=$!
-  until curl -fs "localhost:$port/readyz" >/dev/null 2>&1; do sleep 0.005; done
+  start_service RECS_CACHE="$cache"
   t1=$(now_ms)
   # the first request loads the snapshot; idle RSS is taken after it
   curl -fs "localhost:$port/products/$(head -1 "$pgdir/slugs")/recommendations" >/dev/null
@@ -54,7 +42,7 @@ run() {
     "$(awk '$1 == "99%" {print $2}' <<<"$out")" "$(awk '/Non-2xx/ {print $NF} END {}' <<<"$out" | tail -1)" \
     "$((idle / 1024)) MB" "$(($(rss_kb "$srv" VmHWM) / 1024)) MB"
   echo "$name: ready in $((t1 - t0)) ms" >>"$pgdir/ready"
-  kill -TERM "$srv"; wait "$srv" || true; srv=""
+  stop_service || true
 }
 
 echo

@@ -14,23 +14,10 @@ set -euo pipefail
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 cd "$here/.."
 conns=${OVERLOAD_CONNS:-64} seconds=${OVERLOAD_SECONDS:-10} p99_bound=${OVERLOAD_P99_MS:-100}
-export OMP_WAIT_POLICY=passive
-pgdir=$(mktemp -d /tmp/recs-overload.XXXXXX)
-srv=""
-cleanup() {
-  [[ -z $srv ]] || kill -TERM "$srv" 2>/dev/null || true
-  scripts/pg.sh destroy "$pgdir"
-}
-trap cleanup EXIT
-scripts/pg.sh start "$pgdir" sql/100_demo_catalog.sql
-# shellcheck disable=SC1091
-. "$pgdir/env"
-export DATABASE_URL
-scripts/pg.sh psql "$pgdir" -At -c 'SELECT slug FROM products' >"$pgdir/slugs"
-port=$((20000 + RANDOM % 20000))
-PORT=$port RECS_ACCESS_LOG=off RECS_MAX_CONNECTIONS=$conns build/recs >"$pgdir/server.log" 2>&1 &
-srv=$!
-until curl -fs "localhost:$port/readyz" >/dev/null; do sleep 0.05; done
+# shellcheck source=scripts/loadlib.sh
+. scripts/loadlib.sh
+demo_database overload
+start_service RECS_MAX_CONNECTIONS="$conns"
 
 # load NAME CONNS: one wrk run; prints a row and sets p99_ms, errors, ok
 load() {

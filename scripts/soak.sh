@@ -10,24 +10,10 @@ here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 cd "$here/.."
 seconds=${SOAK_SECONDS:-600} conns=${SOAK_CONNS:-16} sample=${SOAK_SAMPLE:-10}
 warmup=$((seconds >= 120 ? 60 : seconds / 4))
-export OMP_WAIT_POLICY=passive
-pgdir=$(mktemp -d /tmp/recs-soak.XXXXXX)
-srv="" wrkpid=""
-cleanup() {
-  [[ -z $wrkpid ]] || kill "$wrkpid" 2>/dev/null || true
-  [[ -z $srv ]] || kill -TERM "$srv" 2>/dev/null || true
-  scripts/pg.sh destroy "$pgdir"
-}
-trap cleanup EXIT
-scripts/pg.sh start "$pgdir" sql/100_demo_catalog.sql
-# shellcheck disable=SC1091
-. "$pgdir/env"
-export DATABASE_URL
-scripts/pg.sh psql "$pgdir" -At -c 'SELECT slug FROM products' >"$pgdir/slugs"
-port=$((20000 + RANDOM % 20000))
-PORT=$port RECS_ACCESS_LOG=off build/recs >"$pgdir/server.log" 2>&1 &
-srv=$!
-until curl -fs "localhost:$port/readyz" >/dev/null; do sleep 0.05; done
+# shellcheck source=scripts/loadlib.sh
+. scripts/loadlib.sh
+demo_database soak
+start_service
 
 wrk -t1 -c"$conns" -d"${seconds}s" --latency -s bench/slugs.lua "http://127.0.0.1:$port" \
   -- "$pgdir/slugs" 10 >"$pgdir/wrk.out" &
@@ -57,5 +43,5 @@ ok=1
 awk -v g="$growth" 'BEGIN {exit !(g < 5)}' || { echo "soak: RSS grew by ${growth} % (limit 5 %)"; ok=0; }
 ((max_fds <= base_fds)) || { echo "soak: file descriptors grew"; ok=0; }
 [[ -z $non2xx ]] || { echo "soak: $non2xx answers were not 2xx"; ok=0; }
-kill -TERM "$srv"; wait "$srv" && srv="" || { echo "soak: the service did not exit 0"; ok=0; srv=""; }
+stop_service || { echo "soak: the service did not exit 0"; ok=0; }
 if ((ok)); then echo "soak: 1 passed, 0 failed"; else echo "soak: 0 passed, 1 failed"; exit 1; fi
