@@ -638,10 +638,26 @@ struct position {
     uint32_t k, len; /* postings length of the target's id at k */
 };
 
-static int by_length(const void *a, const void *b)
+#define LENGTH_CLASSES 34 /* 0, then floor(log2(len)) + 1 for 32-bit lengths */
+
+static unsigned length_class(uint32_t len)
 {
-    const struct position *x = a, *y = b;
-    return (x->len > y->len) - (x->len < y->len);
+    return len == 0 ? 0 : 32u - (unsigned)__builtin_clz(len);
+}
+
+/* Orders positions by length class (powers of two), shortest first, in
+ * O(K). Close enough to sorted for pruning, whose exactness does not depend
+ * on the order: any lists may be skipped, only the savings change. */
+static void order_by_length(const struct position *in, uint32_t k, struct position *out)
+{
+    uint32_t next[LENGTH_CLASSES + 1] = {0};
+
+    for (uint32_t i = 0; i < k; i++)
+        next[length_class(in[i].len) + 1]++;
+    for (unsigned c = 1; c <= LENGTH_CLASSES; c++)
+        next[c] += next[c - 1];
+    for (uint32_t i = 0; i < k; i++)
+        out[next[length_class(in[i].len)]++] = in[i];
 }
 
 static int by_descending(const void *a, const void *b)
@@ -715,7 +731,7 @@ int recs_catalog_score_top(const struct recs_catalog *catalog, const struct recs
         memset(matches, 0, n * sizeof(*matches));
         return 0;
     }
-    positions = malloc(d->k * sizeof(*positions));
+    positions = malloc((size_t)d->k * 2 * sizeof(*positions)); /* as read, then ordered */
     order = malloc(d->k * sizeof(*order));
     sample = malloc(sample_len * sizeof(*sample));
     if (positions == NULL || order == NULL || sample == NULL)
@@ -741,16 +757,16 @@ int recs_catalog_score_top(const struct recs_catalog *catalog, const struct recs
         rc = count_postings(d, target, order, d->k, 1, matches);
         goto out;
     }
-    qsort(positions, d->k, sizeof(*positions), by_length);
+    order_by_length(positions, d->k, positions + d->k);
     for (uint32_t k = 0; k < d->k; k++)
-        order[k] = positions[k].k;
+        order[k] = positions[d->k + k].k;
 
     /* Leaving out the `skip` longest lists costs any product at most skip
      * matches: one whose count over the rest stays below theta - skip
      * cannot reach theta, so only the others need an exact score. Half of
      * theta balances the increments saved against the products checked. */
     theta = limit > 0 && limit <= n - 1
-                ? sample_threshold(catalog, mh, target, limit, positions, sample, sample_len)
+                ? sample_threshold(catalog, mh, target, limit, positions + d->k, sample, sample_len)
                 : 0;
     skip = theta > 1 ? (theta - 1) / 2 : 0;
     need = theta - skip;
