@@ -43,9 +43,10 @@ struct catalog_data {
     size_t row_stride;             /* bytes per product row of ids, a multiple of 64 */
     unsigned char *ids;            /* count rows of K ids */
     uint32_t k;
-    uint32_t **offsets;  /* per position: D + 1 offsets into its postings, D = distinct ids */
-    uint32_t **postings; /* per position: product indexes grouped by id, ascending in a group */
-    uint32_t *slots;     /* slug hash table: product index + 1, 0 = empty */
+    uint32_t **offsets;   /* per position: D + 1 offsets into its postings, D = distinct ids */
+    void **postings;      /* per position: product indexes grouped by id, ascending in a group */
+    unsigned index_bytes; /* of one product index in postings: 2 below 65,536 products, else 4 */
+    uint32_t *slots;      /* slug hash table: product index + 1, 0 = empty */
     size_t slot_mask;
     size_t bytes;
     size_t computed;
@@ -91,6 +92,12 @@ static void data_free(struct catalog_data *d)
     free(d->postings);
     free(d->slots);
     free(d);
+}
+
+static uint32_t posting_at(const struct catalog_data *d, uint32_t k, uint32_t o)
+{
+    return d->index_bytes == 2 ? ((const uint16_t *)d->postings[k])[o]
+                               : ((const uint32_t *)d->postings[k])[o];
 }
 
 static uint32_t id_at(const struct catalog_data *d, size_t product, uint32_t k)
@@ -313,7 +320,7 @@ static enum intern_result index_block(struct catalog_data *d, uint32_t first, ui
     for (uint32_t j = 0; j < count; j++) {
         uint32_t k = first + j, distinct = dicts[j].count;
         uint32_t *offsets = calloc((size_t)distinct + 1, sizeof(*offsets));
-        uint32_t *postings = malloc((d->count ? d->count : 1) * sizeof(*postings));
+        void *postings = malloc((d->count ? d->count : 1) * d->index_bytes);
 
         free(d->offsets[k]);
         free(d->postings[k]);
@@ -329,8 +336,14 @@ static enum intern_result index_block(struct catalog_data *d, uint32_t first, ui
             offsets[v + 1] += offsets[v];
         /* fill using offsets[v] as the cursor, then shift it back */
         for (size_t i = 0; i < d->count; i++) {
-            if (d->products[i].has_signature)
-                postings[offsets[id_at(d, i, k)]++] = (uint32_t)i;
+            uint32_t at;
+            if (!d->products[i].has_signature)
+                continue;
+            at = offsets[id_at(d, i, k)]++;
+            if (d->index_bytes == 2)
+                ((uint16_t *)postings)[at] = (uint16_t)i;
+            else
+                ((uint32_t *)postings)[at] = (uint32_t)i;
         }
         for (uint32_t v = distinct; v > 0; v--)
             offsets[v] = offsets[v - 1];
@@ -429,6 +442,7 @@ static int build_signatures(struct catalog_data *d, const struct recs_minhash *m
     d->k = recs_minhash_k(mh);
     d->offsets = calloc(d->k, sizeof(*d->offsets));
     d->postings = calloc(d->k, sizeof(*d->postings));
+    d->index_bytes = d->count <= 65536 ? 2 : 4;
     if (sets == NULL || d->offsets == NULL || d->postings == NULL ||
         tokenize_all(d, sets, threads) != 0)
         goto out;
@@ -440,7 +454,7 @@ static int build_signatures(struct catalog_data *d, const struct recs_minhash *m
     }
     d->computed = d->count;
     d->bytes += d->count * d->row_stride;
-    d->bytes += (size_t)d->k * d->count * sizeof(uint32_t); /* postings; offsets are smaller */
+    d->bytes += (size_t)d->k * d->count * d->index_bytes; /* postings; offsets are smaller */
 out:
     free_token_sets(sets, d->count);
     return r == INTERN_OK ? 0 : -1;
@@ -605,10 +619,16 @@ static void count_range(void *ctx, unsigned worker, size_t begin, size_t end)
     }
     for (size_t i = begin; i < end; i++) {
         uint32_t k = job->order[i], v = id_at(d, job->target, k);
-        const uint32_t *p = d->postings[k] + d->offsets[k][v];
-        const uint32_t *last = d->postings[k] + d->offsets[k][v + 1];
-        for (; p < last; p++)
-            counts[*p]++;
+        uint32_t from = d->offsets[k][v], to = d->offsets[k][v + 1];
+        if (d->index_bytes == 2) {
+            const uint16_t *p = (const uint16_t *)d->postings[k];
+            for (uint32_t o = from; o < to; o++)
+                counts[p[o]]++;
+        } else {
+            const uint32_t *p = (const uint32_t *)d->postings[k];
+            for (uint32_t o = from; o < to; o++)
+                counts[p[o]]++;
+        }
     }
 }
 
@@ -680,7 +700,7 @@ static uint32_t sample_threshold(const struct recs_catalog *catalog, const struc
     for (uint32_t i = 0; i < d->k && taken < scratch_len; i++) {
         uint32_t k = positions[i].k, v = id_at(d, target, k);
         for (uint32_t o = d->offsets[k][v]; o < d->offsets[k][v + 1] && taken < scratch_len; o++) {
-            uint32_t p = d->postings[k][o];
+            uint32_t p = posting_at(d, k, o);
             bool seen = p == target;
             for (size_t j = 0; j < taken && !seen; j++)
                 seen = scratch[j] == p;
