@@ -33,9 +33,10 @@ stage "unit under ASan+UBSan" env LABEL=asan scripts/run-unit.sh "${asan_units[@
 pgdir=$(mktemp -d /tmp/recs-test.XXXXXX)
 trap 'scripts/pg.sh destroy "$pgdir"' EXIT
 scripts/pg.sh start "$pgdir" || exit 1
-integration() { # integration BINARY CACHE: every integration test binary
+integration() { # integration BINARY CACHE [SKIP]: every integration test binary but SKIP
   local t rc=0
   for t in build/tests/integration_*; do
+    [[ -z ${3:-} || $t != *"$3" ]] || continue
     RECS_BIN=$1 RECS_TEST_CACHE=$2 RECS_TEST_PGDIR=$pgdir RECS_TEST_PGCTL="$PWD/scripts/pg.sh" \
       RECS_TEST_VECTORS=tests/fixtures/vectors.json "$t" || rc=1
   done
@@ -52,8 +53,13 @@ stage "integration under ASan+UBSan (cache off)" integration build/asan/recs off
 # snapshot sharing. libgomp is not built for TSan, so this run keeps every
 # OpenMP region on its calling thread (RECS_SCORE_THREADS=1); the OpenMP
 # loops write disjoint slots and are covered by ASan and the unit tests.
+# The fault suite is left out here: its time bounds (e.g. every request
+# answered within 3 s of killing PostgreSQL) are for real builds, and TSan's
+# slowdown made them fail now and then; the service suite's outage and
+# recovery test still runs under TSan.
 tsan_integration() {
-  RECS_SCORE_THREADS=1 TSAN_OPTIONS="halt_on_error=1 exitcode=66" integration build/tsan/recs on
+  RECS_SCORE_THREADS=1 TSAN_OPTIONS="halt_on_error=1 exitcode=66" \
+    integration build/tsan/recs on integration_test_faults
 }
 stage "integration under ThreadSanitizer" tsan_integration
 
