@@ -12,6 +12,13 @@ CREATE TABLE IF NOT EXISTS recs_catalog_version (
   singleton boolean PRIMARY KEY DEFAULT true CHECK (singleton),
   version   bigint  NOT NULL DEFAULT 1
 );
+-- A random epoch per table: a catalog database that is recreated or
+-- restored starts counting again, and recs must not mistake its version 1
+-- for the version 1 of the catalog it has in memory. recs reads
+-- version XOR epoch (as a non-negative number) and only ever compares it
+-- for equality.
+ALTER TABLE recs_catalog_version ADD COLUMN IF NOT EXISTS
+  epoch bigint NOT NULL DEFAULT (floor(random() * 9.2e18))::bigint;
 INSERT INTO recs_catalog_version (singleton, version) VALUES (true, 1)
   ON CONFLICT (singleton) DO NOTHING;
 

@@ -50,7 +50,8 @@ static const struct {
     const char *name, *sql;
 } statements[] = {
     [STMT_PING] = {"recs_ping", "SELECT 1"},
-    [STMT_VERSION] = {"recs_version", "SELECT version FROM recs_catalog_version"},
+    [STMT_VERSION] = {"recs_version",
+                      "SELECT (version # epoch) & 9223372036854775807 FROM recs_catalog_version"},
     [STMT_CATALOG] = {"recs_catalog",
                       "SELECT p.id, p.slug, p.title, p.description, p.price_cents, c.slug "
                       "FROM products p LEFT JOIN categories c ON c.id = p.category_id "

@@ -50,9 +50,12 @@ void recs_db_destroy(struct recs_db *db);
 recs_db_status recs_db_acquire(struct recs_db *db, struct recs_db_conn **out);
 void recs_db_release(struct recs_db *db, struct recs_db_conn *conn);
 
-/* The catalog version (sql/002_catalog_version.sql). *supported is false
- * when the database has no version table; the caller must then read the
- * catalog on every request. */
+/* The catalog version (sql/002_catalog_version.sql): a value that changes
+ * with every change to the catalog, to be compared for equality only (it
+ * mixes in a random epoch, so it does not grow; it is never negative).
+ * *supported is false when
+ * the database has no version table; the caller must then read the catalog
+ * on every request. */
 recs_db_status recs_db_catalog_version(struct recs_db_conn *conn, int64_t *version,
                                        bool *supported);
 

@@ -228,7 +228,7 @@ static recs_db_status fresh_snapshot(struct recs_service *svc, unsigned threads,
         if (status != RECS_DB_OK)
             return status;
         snap = current_ref(svc);
-        if (versioned && snap != NULL && recs_catalog_version(snap) >= version) {
+        if (versioned && snap != NULL && recs_catalog_version(snap) == version) {
             *out = snap;
             return RECS_DB_OK;
         }
@@ -238,7 +238,7 @@ static recs_db_status fresh_snapshot(struct recs_service *svc, unsigned threads,
         pthread_mutex_lock(&svc->refresh_lock);
         recs_catalog_unref(snap);
         snap = current_ref(svc);
-        if (snap != NULL && recs_catalog_version(snap) >= version) {
+        if (snap != NULL && recs_catalog_version(snap) == version) {
             pthread_mutex_unlock(&svc->refresh_lock);
             *out = snap;
             return RECS_DB_OK;
