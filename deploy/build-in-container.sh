@@ -12,7 +12,8 @@
 #      no -march=native: the SIMD kernel is picked at run time, so the binary
 #      runs on any x86-64 the image is pulled on;
 #   2. runs `recs --help` as a smoke test (the binary loads and links);
-#   3. installs DESTDIR/usr/local/bin/recs and DESTDIR/usr/share/recs/sql/*.sql.
+#   3. installs DESTDIR/usr/local/bin/recs, DESTDIR/usr/share/recs/sql/*.sql
+#      and the storefront demo page in DESTDIR/usr/share/recs/demo.
 #
 # Environment (all optional):
 #   RECS_VERSION  version baked into the binary (/metrics recs_build_info);
@@ -55,11 +56,13 @@ env -u LDFLAGS -u LDLIBS -u CPPFLAGS CFLAGS="$cflags" make "${make_args[@]}" "$b
 # Smoke test: the binary starts, parses its configuration and exits 0.
 "$bin" --help >/dev/null
 
-install -d "$destdir/usr/local/bin" "$destdir/usr/share/recs/sql"
+install -d "$destdir/usr/local/bin" "$destdir/usr/share/recs/sql" "$destdir/usr/share/recs/demo"
 install -m 0755 "$bin" "$destdir/usr/local/bin/recs"
 if [[ ${RECS_STRIP:-1} == 1 ]]; then
   strip --strip-debug "$destdir/usr/local/bin/recs"
 fi
 install -m 0644 "$repo"/sql/*.sql "$destdir/usr/share/recs/sql/"
+install -m 0644 "$repo"/deploy/demo/index.html "$repo"/deploy/demo/app.js \
+  "$repo"/deploy/demo/style.css "$destdir/usr/share/recs/demo/"
 "$destdir/usr/local/bin/recs" --help >/dev/null
 echo "build-in-container.sh: installed $destdir/usr/local/bin/recs and $destdir/usr/share/recs/sql" >&2

@@ -612,7 +612,9 @@ build_stage() {
   "$bin" --help >/dev/null || die "recs --help failed"
   local got want
   got=$(cd "$tmp/out" && find . -type f | sort | tr '\n' ' ')
-  want=$(cd sql && for f in *.sql; do printf './usr/share/recs/sql/%s\n' "$f"; done; echo ./usr/local/bin/recs)
+  want=$(cd sql && for f in *.sql; do printf './usr/share/recs/sql/%s\n' "$f"; done
+    for f in index.html app.js style.css; do printf './usr/share/recs/demo/%s\n' "$f"; done
+    echo ./usr/local/bin/recs)
   want=$(sort <<<"$want" | tr '\n' ' ')
   [[ $got == "$want" ]] || die "installed files: $got; expected: $want"
   echo "installed: $got"
