@@ -27,7 +27,7 @@ demo_database() {
 }
 
 start_service() {
-  port=$((20000 + RANDOM % 20000))
+  port=$(scripts/free-port.sh)
   env PORT="$port" RECS_ACCESS_LOG=off "$@" build/recs >"$pgdir/server.log" 2>&1 &
   srv=$!
   until curl -fs "localhost:$port/readyz" >/dev/null 2>&1; do

@@ -22,17 +22,6 @@ as_owner() {
   if [[ $(id -u) == 0 ]]; then runuser -u postgres -- "$@"; else "$@"; fi
 }
 
-port_free() { ! (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
-
-pick_port() {
-  local p
-  for _ in $(seq 200); do
-    p=$((20000 + RANDOM % 20000))
-    port_free "$p" && { echo "$p"; return 0; }
-  done
-  echo "pg.sh: no free port found" >&2
-  return 1
-}
 
 pg_start() {
   local dir=$1 port=$2
@@ -51,7 +40,7 @@ start)
   dir=$(cd "$dir" && pwd)
   [[ $(id -u) == 0 ]] && chown -R postgres:postgres "$dir"
   as_owner "$pgbin/initdb" -D "$dir/data" -U postgres --auth=trust -E UTF8 --locale=C.UTF-8 >/dev/null
-  port=$(pick_port)
+  port=$("$here/free-port.sh")
   pg_start "$dir" "$port"
   url="host=127.0.0.1 port=$port dbname=shop user=postgres"
   cat >"$dir/env" <<ENV

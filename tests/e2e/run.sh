@@ -83,23 +83,13 @@ trap cleanup EXIT
 trap 'exit 130' INT
 trap 'exit 143' TERM
 
-port_free() { ! (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
-pick_port() {
-  local p
-  for _ in $(seq 200); do
-    p=$((20000 + RANDOM % 20000))
-    port_free "$p" && { echo "$p"; return 0; }
-  done
-  log "no free port found"
-  return 1
-}
 
 log "starting PostgreSQL with the demo catalog"
 scripts/pg.sh start "$pgdir" sql/100_demo_catalog.sql
 # shellcheck disable=SC1091
 DATABASE_URL=$(. "$pgdir/env" && echo "$DATABASE_URL")
 
-port=$(pick_port)
+port=$(scripts/free-port.sh)
 url=http://127.0.0.1:$port
 log "starting $bin on $url"
 DATABASE_URL=$DATABASE_URL PORT=$port RECS_LISTEN_ADDRESS=127.0.0.1 RECS_DEMO_DIR=deploy/demo \

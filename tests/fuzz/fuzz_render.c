@@ -25,14 +25,7 @@
 #include "rank.h"
 #include "render.h"
 
-#define CHECK(cond)                                                                                \
-    do {                                                                                           \
-        if (!(cond)) {                                                                             \
-            fprintf(stderr, "fuzz_render: property violated at %s:%d: %s\n", __FILE__, __LINE__,   \
-                    #cond);                                                                        \
-            abort();                                                                               \
-        }                                                                                          \
-    } while (0)
+#include "check.h"
 
 #define HEADER 17
 #define MAX_ROWS 24

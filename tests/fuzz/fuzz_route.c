@@ -25,14 +25,7 @@
 #include "log.h"
 #include "route.h"
 
-#define CHECK(cond)                                                                                \
-    do {                                                                                           \
-        if (!(cond)) {                                                                             \
-            fprintf(stderr, "fuzz_route: property violated at %s:%d: %s\n", __FILE__, __LINE__,    \
-                    #cond);                                                                        \
-            abort();                                                                               \
-        }                                                                                          \
-    } while (0)
+#include "check.h"
 
 enum {
     F_METHOD,
