@@ -244,12 +244,23 @@ failed:
 static PGconn *connect_session(struct recs_db *db)
 {
     /* Keywords before dbname may be overridden by the URL; connect_timeout
-     * comes after it so the configured value always applies. */
-    const char *const keys[] = {
-        "application_name", "keepalives", "keepalives_idle", "keepalives_interval",
-        "keepalives_count", "dbname",     "connect_timeout", NULL};
-    const char *const values[] = {"recs", "1", "10", "5", "3", db->conninfo, db->connect_timeout,
-                                  NULL};
+     * comes after it so the configured value always applies. GSS encryption
+     * is off unless the URL or PGGSSENCMODE asks for it: libpq's default
+     * ("prefer") asks Kerberos for credentials on every connect, which costs
+     * time, and libkrb5 crashes when an allocation fails in that lookup.
+     * libpq ignores keywords whose value is empty. */
+    const char *gssencmode = getenv("PGGSSENCMODE") != NULL ? "" : "disable";
+    const char *const keys[] = {"application_name",
+                                "keepalives",
+                                "keepalives_idle",
+                                "keepalives_interval",
+                                "keepalives_count",
+                                "gssencmode",
+                                "dbname",
+                                "connect_timeout",
+                                NULL};
+    const char *const values[] = {
+        "recs", "1", "10", "5", "3", gssencmode, db->conninfo, db->connect_timeout, NULL};
     PGconn *pg = PQconnectdbParams(keys, values, 1);
     PGresult *res = NULL;
     bool timed_out = false;
@@ -455,6 +466,12 @@ static recs_db_status prepare(struct recs_db_conn *conn, enum statement s, bool 
         return RECS_DB_ERROR;
     }
     status = failed_round_trip(conn, statements[s].name, res, timed_out);
+    /* An error libpq made up itself (out of memory while reading the
+     * answer) has no SQLSTATE: the server may well have prepared the
+     * statement, and preparing it again would then fail on this session
+     * for good ("already exists"), so the session is dropped. */
+    if (res != NULL && PQresultErrorField(res, PG_DIAG_SQLSTATE) == NULL)
+        conn->broken = true;
     PQclear(res);
     return status;
 }

@@ -18,6 +18,11 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <setjmp.h> /* cmocka.h needs these three first */
+#include <stdarg.h>
+#include <stddef.h>
+#include <cmocka.h>
+
 double now_seconds(void)
 {
     struct timespec t;
@@ -393,6 +398,32 @@ int server_stop(struct server *s, int sig, int timeout_s)
     kill(s->pid, SIGKILL);
     waitpid(s->pid, &status, 0);
     return -1;
+}
+
+void server_print_log_tail(const struct server *s)
+{
+    FILE *f = fopen(s->log_path, "r");
+    char tail[4096];
+    size_t n;
+
+    if (f == NULL)
+        return;
+    if (fseek(f, 0, SEEK_END) == 0 && ftell(f) > (long)sizeof(tail))
+        fseek(f, -(long)sizeof(tail), SEEK_END);
+    else
+        fseek(f, 0, SEEK_SET);
+    n = fread(tail, 1, sizeof(tail), f);
+    fclose(f);
+    printf("---- last %zu bytes of the server log (%s)\n%.*s\n----\n", n, s->log_path, (int)n,
+           tail);
+}
+
+void select_tests_from_env(void)
+{
+    const char *only = getenv("RECS_TEST_ONLY");
+
+    if (only != NULL && only[0] != '\0')
+        cmocka_set_test_filter(only);
 }
 
 bool server_log_contains(const struct server *s, const char *needle)

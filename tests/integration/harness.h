@@ -50,6 +50,13 @@ int server_start(struct server *s, const char *const *env);
 int server_stop(struct server *s, int sig, int timeout_s);
 /* Whether the server's log (stdout and stderr) contains needle. */
 bool server_log_contains(const struct server *s, const char *needle);
+/* Prints the last lines (up to 4 KiB) of the server's log to stdout, so that
+ * a failure seen only in CI explains itself. */
+void server_print_log_tail(const struct server *s);
+
+/* RECS_TEST_ONLY=pattern runs only the tests whose names match it (cmocka's
+ * filter, '*' and '?' wildcards); call before running the group. */
+void select_tests_from_env(void);
 
 /* A free TCP port on 127.0.0.1. */
 int free_port(void);

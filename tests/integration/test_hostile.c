@@ -1314,5 +1314,6 @@ int main(void)
         cmocka_unit_test(test_busy_worker_does_not_cut_waiting_clients),
     };
     signal(SIGPIPE, SIG_IGN);
+    select_tests_from_env();
     return cmocka_run_group_tests_name("hostile clients", tests, setup_suite, teardown_suite);
 }

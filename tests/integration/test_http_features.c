@@ -214,5 +214,6 @@ int main(void)
         cmocka_unit_test(test_demo_page),
         cmocka_unit_test(test_missing_demo_dir_fails_at_start),
     };
+    select_tests_from_env();
     return cmocka_run_group_tests_name("http features", tests, setup_suite, teardown_suite);
 }

@@ -507,6 +507,27 @@ static void test_runs_as_read_only_role(void **state)
     assert_int_equal(server_stop(&s, SIGTERM, 10), 0);
 }
 
+/* The service turns libpq's GSS encryption off by default (see db.c), but
+ * a gssencmode in DATABASE_URL still wins: with "require" against this
+ * cluster (no Kerberos) no connection can be made, so /readyz says 503 and
+ * the log gives libpq's reason. */
+static void test_gssencmode_in_the_url_is_honoured(void **state)
+{
+    struct server s;
+    char url[1200];
+    const char *env[] = {url, NULL};
+    struct http_response r;
+
+    (void)state;
+    snprintf(url, sizeof(url), "DATABASE_URL=%s gssencmode=require", db_url());
+    assert_int_equal(server_start(&s, env), 0);
+    assert_int_equal(http_request(s.port, "GET", "/readyz", &r), 0);
+    assert_int_equal(r.status, 503);
+    http_response_free(&r);
+    assert_int_equal(server_stop(&s, SIGTERM, 10), 0);
+    assert_true(server_log_contains(&s, "GSSAPI"));
+}
+
 static void test_invalid_configuration_fails_at_start(void **state)
 {
     struct server s;
@@ -536,7 +557,9 @@ int main(void)
         cmocka_unit_test(test_sigterm_finishes_requests_in_flight),
         cmocka_unit_test(test_password_is_never_logged),
         cmocka_unit_test(test_runs_as_read_only_role),
+        cmocka_unit_test(test_gssencmode_in_the_url_is_honoured),
         cmocka_unit_test(test_invalid_configuration_fails_at_start),
     };
+    select_tests_from_env();
     return cmocka_run_group_tests_name("integration", tests, setup_suite, teardown_suite);
 }
