@@ -330,10 +330,15 @@ int load_vectors_catalog(PGconn *pg, json_t *vectors)
     return db_exec(pg, "COMMIT");
 }
 
+const char *server_binary(void)
+{
+    return env_or("RECS_BIN", "build/recs");
+}
+
 int server_start(struct server *s, const char *const *env)
 {
     static int serial;
-    const char *bin = env_or("RECS_BIN", "build/recs");
+    const char *bin = server_binary();
     char port_env[32], url_env[1100], cache_env[64];
     double deadline;
 

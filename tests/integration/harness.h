@@ -41,6 +41,9 @@ struct server {
     char log_path[512];
 };
 
+/* The server binary under test: $RECS_BIN, or build/recs. */
+const char *server_binary(void);
+
 /* Starts the binary in $RECS_BIN with env (NULL-terminated "K=V" strings)
  * added to DATABASE_URL, PORT and RECS_CACHE; waits until /healthz answers.
  * Returns 0, or -1 if it did not come up within 15 s. */

@@ -69,8 +69,7 @@ static void row_pass(struct row *r)
 
 static void print_summary(void)
 {
-    printf("\nfaults summary (RECS_BIN=%s, cache %s)\n",
-           getenv("RECS_BIN") ? getenv("RECS_BIN") : "",
+    printf("\nfaults summary (RECS_BIN=%s, cache %s)\n", server_binary(),
            getenv("RECS_TEST_CACHE") ? getenv("RECS_TEST_CACHE") : "on");
     printf("%-34s %-6s %s\n", "case", "result", "figure");
     for (size_t i = 0; i < nrows; i++)
@@ -1149,13 +1148,13 @@ static void test_invalid_utf8_is_repaired(void **state)
 
 static bool failmalloc_path(char *out, size_t len)
 {
-    const char *v = getenv("RECS_TEST_FAILMALLOC"), *bin = getenv("RECS_BIN");
+    const char *v = getenv("RECS_TEST_FAILMALLOC"), *bin = server_binary();
     char guess[PATH_MAX];
 
     if (v == NULL || v[0] == '\0') {
-        const char *slash = bin ? strrchr(bin, '/') : NULL;
+        const char *slash = strrchr(bin, '/');
         snprintf(guess, sizeof(guess), "%.*stests/failmalloc.so",
-                 slash ? (int)(slash - bin + 1) : 0, bin ? bin : "");
+                 slash ? (int)(slash - bin + 1) : 0, bin);
         v = guess;
     }
     return realpath(v, out) != NULL && strlen(out) < len;
@@ -1246,7 +1245,7 @@ static void test_allocation_failures(void **state)
                          "RECS_HTTP_THREADS=4",
                          "RECS_STATEMENT_TIMEOUT_MS=5000",
                          NULL};
-    const char *bin = getenv("RECS_BIN");
+    const char *bin = server_binary();
     struct server s;
     struct storm *storms = calloc(4, sizeof(*storms));
     pthread_t threads[4];
@@ -1258,7 +1257,7 @@ static void test_allocation_failures(void **state)
 
     (void)state;
     assert_non_null(storms);
-    if (bin != NULL && (strstr(bin, "asan") != NULL || strstr(bin, "tsan") != NULL)) {
+    if (strstr(bin, "asan") != NULL || strstr(bin, "tsan") != NULL) {
         printf("[  SKIP    ] allocation failures: not under a sanitizer (its allocator is not "
                "interposable by a preloaded library)\n");
         rows[nrows - 1].result = "skip";
@@ -1267,8 +1266,7 @@ static void test_allocation_failures(void **state)
         skip();
     }
     if (!failmalloc_path(lib, sizeof(lib)))
-        fail_msg("no failmalloc.so beside %s (build it: make; or set RECS_TEST_FAILMALLOC)",
-                 bin ? bin : "build/recs");
+        fail_msg("no failmalloc.so beside %s (build it: make; or set RECS_TEST_FAILMALLOC)", bin);
     snprintf(preload, sizeof(preload), "LD_PRELOAD=%s", lib);
     snprintf(failmalloc_switch, sizeof(failmalloc_switch), "%s/failmalloc-%d.on",
              getenv("RECS_TEST_PGDIR") ? getenv("RECS_TEST_PGDIR") : "/tmp", (int)getpid());

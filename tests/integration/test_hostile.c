@@ -77,10 +77,9 @@ static void record(const char *section, const char *name, size_t sent, const cha
 static void print_summary(void)
 {
     const char *section = "";
-    const char *bin = getenv("RECS_BIN"), *cache = getenv("RECS_TEST_CACHE");
+    const char *bin = server_binary(), *cache = getenv("RECS_TEST_CACHE");
 
-    printf("\nhostile-client summary (RECS_BIN=%s, cache %s)\n", bin ? bin : "build/recs",
-           cache ? cache : "on");
+    printf("\nhostile-client summary (RECS_BIN=%s, cache %s)\n", bin, cache ? cache : "on");
     for (size_t i = 0; i < nrows; i++) {
         if (strcmp(section, rows[i].section) != 0) {
             section = rows[i].section;
