@@ -43,6 +43,8 @@ struct catalog_data {
     size_t row_stride;             /* bytes per product row of ids, a multiple of 64 */
     unsigned char *ids;            /* count rows of K ids */
     uint32_t k;
+    /* The inverted index, NULL for a catalog whose ids fit in the caches:
+     * that is always scanned, so its index would be memory for nothing. */
     uint32_t **offsets;   /* per position: D + 1 offsets into its postings, D = distinct ids */
     void **postings;      /* per position: product indexes grouped by id, ascending in a group */
     unsigned index_bytes; /* of one product index in postings: 2 below 65,536 products, else 4 */
@@ -383,7 +385,7 @@ static enum intern_result intern_block(struct catalog_data *d, const struct recs
                 ((uint32_t *)row)[first + j] = id;
         }
     }
-    return index_block(d, first, count, dicts);
+    return d->offsets != NULL ? index_block(d, first, count, dicts) : INTERN_OK;
 }
 
 struct intern_job {
@@ -438,12 +440,17 @@ static int build_signatures(struct catalog_data *d, const struct recs_minhash *m
 {
     struct token_set *sets = calloc(d->count ? d->count : 1, sizeof(*sets));
     enum intern_result r = INTERN_NO_MEMORY;
+    bool indexed;
 
     d->k = recs_minhash_k(mh);
-    d->offsets = calloc(d->k, sizeof(*d->offsets));
-    d->postings = calloc(d->k, sizeof(*d->postings));
     d->index_bytes = d->count <= 65536 ? 2 : 4;
-    if (sets == NULL || d->offsets == NULL || d->postings == NULL ||
+    /* 16-bit ids are the smallest rows; 32-bit ones need 65,536 products */
+    indexed = d->count * round_up((size_t)d->k * 2, 64) > SCAN_IN_CACHE_BYTES;
+    if (indexed) {
+        d->offsets = calloc(d->k, sizeof(*d->offsets));
+        d->postings = calloc(d->k, sizeof(*d->postings));
+    }
+    if (sets == NULL || (indexed && (d->offsets == NULL || d->postings == NULL)) ||
         tokenize_all(d, sets, threads) != 0)
         goto out;
     d->id_bytes = 2;
@@ -454,7 +461,8 @@ static int build_signatures(struct catalog_data *d, const struct recs_minhash *m
     }
     d->computed = d->count;
     d->bytes += d->count * d->row_stride;
-    d->bytes += (size_t)d->k * d->count * d->index_bytes; /* postings; offsets are smaller */
+    if (indexed)
+        d->bytes += (size_t)d->k * d->count * d->index_bytes; /* postings; offsets are smaller */
 out:
     free_token_sets(sets, d->count);
     return r == INTERN_OK ? 0 : -1;
@@ -738,6 +746,14 @@ static void exact_range(void *ctx, unsigned worker, size_t begin, size_t end)
     }
 }
 
+/* Exact matches of every product, scanning the ids. */
+static void score_every_product(const struct recs_catalog *catalog, const struct recs_minhash *mh,
+                                size_t target, unsigned threads, uint32_t *matches)
+{
+    struct exact_job job = {catalog, mh, target, 0, matches};
+    recs_parallel_for(catalog->data->count, PARALLEL_MIN_SCAN, threads, exact_range, &job);
+}
+
 int recs_catalog_score_top(const struct recs_catalog *catalog, const struct recs_minhash *mh,
                            size_t target, size_t limit, unsigned threads, uint32_t *matches)
 {
@@ -749,6 +765,10 @@ int recs_catalog_score_top(const struct recs_catalog *catalog, const struct recs
 
     if (!d->products[target].has_signature) {
         memset(matches, 0, n * sizeof(*matches));
+        return 0;
+    }
+    if (d->offsets == NULL) { /* ids in the caches: scanning beats any counting */
+        score_every_product(catalog, mh, target, threads, matches);
         return 0;
     }
     positions = malloc((size_t)d->k * 2 * sizeof(*positions)); /* as read, then ordered */
@@ -763,10 +783,9 @@ int recs_catalog_score_top(const struct recs_catalog *catalog, const struct recs
         hits += positions[k].len;
     }
     /* An increment costs about as much as scanning INDEX_VS_SCAN ids from
-     * memory; ids that fit in the caches scan faster than any counting. */
-    if (hits * INDEX_VS_SCAN >= n * d->k || n * d->row_stride <= SCAN_IN_CACHE_BYTES) {
-        struct exact_job job = {catalog, mh, target, 0, matches};
-        recs_parallel_for(n, PARALLEL_MIN_SCAN, threads, exact_range, &job);
+     * memory. */
+    if (hits * INDEX_VS_SCAN >= n * d->k) {
+        score_every_product(catalog, mh, target, threads, matches);
         rc = 0;
         goto out;
     }

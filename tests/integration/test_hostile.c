@@ -741,11 +741,19 @@ static int loris_open(int port, struct loris *l, enum loris_kind kind)
 {
     static const char partial[] = "GET /healthz HTTP/1.1\r\nHost: x\r\nX-Slow: ";
 
-    l->fd = connect_from(port, NULL, 2000);
-    if (l->fd < 0)
-        return -1;
-    if (send_chunks(l->fd, partial, sizeof(partial) - 1, 0) != sizeof(partial) - 1)
-        return -1;
+    /* All 300 are reopened at about the same moment; on a loaded machine
+     * the burst can outrun the accept queue, so one failed try is retried. */
+    for (int attempt = 0;; attempt++) {
+        l->fd = connect_from(port, NULL, 5000);
+        if (l->fd >= 0 &&
+            send_chunks(l->fd, partial, sizeof(partial) - 1, 0) == sizeof(partial) - 1)
+            break;
+        if (l->fd >= 0)
+            close(l->fd);
+        if (attempt == 1)
+            return -1;
+        sleep_ms(200);
+    }
     fcntl(l->fd, F_SETFL, fcntl(l->fd, F_GETFL) | O_NONBLOCK);
     l->kind = kind;
     l->opened = l->last_byte = now_seconds();

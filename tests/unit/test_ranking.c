@@ -296,38 +296,59 @@ static void test_wide_ids(void **state)
     recs_minhash_destroy(mh);
 }
 
-/* The inverted index and the scan give the same matches: a target whose
- * text 40 other products share is scored by scanning, one with a text of its
- * own through the index; both must equal hashing from scratch. */
+/* The inverted index and the scan give the same matches. 200 products at
+ * K = 1500 do not fit the caches, so they are indexed: a target whose text
+ * 40 other products share is scored by scanning, one with a text of its own
+ * through the index; both must equal hashing from scratch. 50 products do
+ * fit, are always scanned, and carry no index. */
 static void test_index_and_scan_agree(void **state)
 {
+    enum { N = 200, SMALL = 50, K = 1500 };
     struct recs_minhash *mh = NULL;
-    struct recs_catalog *cat = NULL, *plain = NULL;
-    PGresult *rows = empty_rows();
+    struct recs_catalog *cat = NULL, *plain = NULL, *small = NULL, *small_plain = NULL;
+    PGresult *rows = empty_rows(), *small_rows = empty_rows();
     char id[32], title[96], a[4096], b[4096];
+    size_t row_bytes = (K * 2 + 63) / 64 * 64;
 
     (void)state;
-    for (int i = 0; i < 50; i++) {
+    for (int i = 0; i < N; i++) {
         if (i < 40)
             snprintf(title, sizeof(title), "shared cotton shirt with collar");
         else
             snprintf(title, sizeof(title), "own%d words%d cotton kettle%d", i, i, i % 3);
         set_product(rows, i, title);
+        if (i < SMALL)
+            set_product(small_rows, i, title);
     }
-    assert_int_equal(recs_minhash_create(1500, RECS_KERNEL_AUTO, &mh), 0);
+    assert_int_equal(recs_minhash_create(K, RECS_KERNEL_AUTO, &mh), 0);
     assert_int_equal(recs_catalog_build(mh, rows, 1, true, NULL, 2, &cat), 0);
     assert_int_equal(recs_catalog_build(mh, rows, 1, false, NULL, 2, &plain), 0);
-    for (int t = 0; t < 50; t++) {
+    assert_int_equal(recs_catalog_build(mh, small_rows, 1, true, NULL, 2, &small), 0);
+    assert_int_equal(recs_catalog_build(mh, small_rows, 1, false, NULL, 2, &small_plain), 0);
+    /* the index's postings (2 bytes per product and position) are counted */
+    assert_true(recs_catalog_bytes(cat) >= N * (row_bytes + K * 2));
+    assert_true(recs_catalog_bytes(small) < SMALL * (row_bytes + K * 2));
+    for (int t = 0; t < N; t += 7) {
         snprintf(id, sizeof(id), "%d", t + 1);
         ranking_text(mh, cat, id, a, sizeof(a));
         ranking_text(mh, plain, id, b, sizeof(b));
         assert_string_equal(a, b);
+        if (t < SMALL) {
+            ranking_text(mh, small, id, a, sizeof(a));
+            ranking_text(mh, small_plain, id, b, sizeof(b));
+            assert_string_equal(a, b);
+        }
     }
     ranking_text(mh, cat, "1", a, sizeof(a));
     assert_non_null(strstr(a, "2:1500 3:1500 ")); /* identical texts first, by id */
+    ranking_text(mh, small, "1", a, sizeof(a));
+    assert_non_null(strstr(a, "2:1500 3:1500 "));
     recs_catalog_unref(cat);
     recs_catalog_unref(plain);
+    recs_catalog_unref(small);
+    recs_catalog_unref(small_plain);
     PQclear(rows);
+    PQclear(small_rows);
     recs_minhash_destroy(mh);
 }
 
