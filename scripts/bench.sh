@@ -36,6 +36,12 @@ run() {
   wrk -t1 -c"$conns" -d2s -s bench/slugs.lua "http://127.0.0.1:$port" -- "$pgdir/slugs" 10 >/dev/null
   out=$(wrk -t1 -c"$conns" -d"${seconds}s" --latency -s bench/slugs.lua "http://127.0.0.1:$port" \
     -- "$pgdir/slugs" 10)
+  if ! kill -0 "$srv" 2>/dev/null; then
+    echo "bench: $name: the service exited during the run; its log ends:" >&2
+    tail -5 "$pgdir/server.log" >&2
+    srv=""
+    return 1
+  fi
   printf '| %-18s | %5s | %9s | %8s | %8s | %8s | %7s | %8s | %8s |\n' "$name" "$conns" \
     "$(awk '/Requests\/sec/ {printf "%.0f", $2}' <<<"$out")" \
     "$(awk '$1 == "50%" {print $2}' <<<"$out")" "$(awk '$1 == "90%" {print $2}' <<<"$out")" \
