@@ -27,18 +27,41 @@
 #define RECS_VERSION "unknown"
 #endif
 
-/* Idle OpenMP threads spin for a while after each parallel region by
- * default, stealing the cores the HTTP threads and PostgreSQL need. libgomp
- * reads OMP_WAIT_POLICY only when it loads, so a process started without it
- * starts itself again with "passive". */
-static void ensure_passive_openmp(char **argv)
+/* recs speaks plain HTTP: TLS ends at the proxy or ingress in front of it.
+ * Yet libmicrohttpd's library constructor calls gnutls_global_init before
+ * main, and gnutls initialises itself when it loads: about 0.8 MB of memory
+ * for code recs never runs (BENCHMARKS.md, "Idle memory"). This definition
+ * is the one libmicrohttpd's call binds to (the executable comes first in
+ * symbol lookup), and GNUTLS_NO_IMPLICIT_INIT, set by prepare_environment,
+ * stops gnutls's own start-up initialisation. Nothing else in the process
+ * uses gnutls (libpq's TLS is OpenSSL); serving HTTPS from libmicrohttpd
+ * would need this removed. */
+int gnutls_global_init(void);
+int gnutls_global_init(void)
 {
-    if (getenv("OMP_WAIT_POLICY") != NULL)
-        return;
-    if (setenv("OMP_WAIT_POLICY", "passive", 0) != 0)
-        return;
-    execv("/proc/self/exe", argv);
-    /* could not re-execute: carry on with the default policy */
+    return 0;
+}
+
+/* Settings that libraries read only when they load, so a process started
+ * without them starts itself again with them set (values the caller set are
+ * kept):
+ *   OMP_WAIT_POLICY=passive: idle OpenMP threads would otherwise spin after
+ *     each parallel region, stealing the cores the HTTP threads and
+ *     PostgreSQL need;
+ *   GNUTLS_NO_IMPLICIT_INIT=1: see gnutls_global_init above. */
+static void prepare_environment(char **argv)
+{
+    static const char *const settings[][2] = {{"OMP_WAIT_POLICY", "passive"},
+                                              {"GNUTLS_NO_IMPLICIT_INIT", "1"}};
+    bool changed = false;
+
+    for (size_t i = 0; i < sizeof(settings) / sizeof(settings[0]); i++) {
+        if (getenv(settings[i][0]) == NULL && setenv(settings[i][0], settings[i][1], 0) == 0)
+            changed = true;
+    }
+    if (changed)
+        execv("/proc/self/exe", argv);
+    /* unchanged, or could not re-execute: carry on with what we have */
 }
 
 static void *warm_catalog(void *svc)
@@ -105,7 +128,7 @@ int main(int argc, char **argv)
     case RECS_CONFIG_OK:
         break;
     }
-    ensure_passive_openmp(argv);
+    prepare_environment(argv);
     prctl(PR_SET_NAME, "recs"); /* after a re-exec the kernel would call us "exe" */
     recs_config_resolve(&cfg, cores > 0 ? (uint32_t)cores : 1);
 

@@ -528,6 +528,59 @@ static void test_gssencmode_in_the_url_is_honoured(void **state)
     assert_true(server_log_contains(&s, "GSSAPI"));
 }
 
+/* Whether the process's environment (after any re-exec) holds entry. */
+static bool process_environ_has(pid_t pid, const char *entry)
+{
+    char path[64], buf[65536];
+    size_t n;
+    FILE *f;
+
+    snprintf(path, sizeof(path), "/proc/%d/environ", (int)pid);
+    f = fopen(path, "r");
+    if (f == NULL)
+        return false;
+    n = fread(buf, 1, sizeof(buf) - 1, f);
+    fclose(f);
+    buf[n] = '\0';
+    for (size_t at = 0; at < n; at += strlen(buf + at) + 1) {
+        if (strcmp(buf + at, entry) == 0)
+            return true;
+    }
+    return false;
+}
+
+/* Settings libraries read when they load (main.c, prepare_environment):
+ * a process started without them runs with OMP_WAIT_POLICY=passive and
+ * GNUTLS_NO_IMPLICIT_INIT=1, one started with them keeps the caller's. */
+static void test_library_settings_are_in_place(void **state)
+{
+    static const char *const given[] = {"OMP_WAIT_POLICY=active", "GNUTLS_NO_IMPLICIT_INIT=0",
+                                        NULL};
+    char *omp = getenv("OMP_WAIT_POLICY") ? strdup(getenv("OMP_WAIT_POLICY")) : NULL;
+    struct http_response r;
+    struct server s;
+
+    (void)state;
+    unsetenv("OMP_WAIT_POLICY");
+    unsetenv("GNUTLS_NO_IMPLICIT_INIT");
+    assert_int_equal(server_start(&s, NULL), 0);
+    if (omp != NULL)
+        setenv("OMP_WAIT_POLICY", omp, 1);
+    free(omp);
+    assert_true(process_environ_has(s.pid, "OMP_WAIT_POLICY=passive"));
+    assert_true(process_environ_has(s.pid, "GNUTLS_NO_IMPLICIT_INIT=1"));
+    assert_int_equal(http_request(s.port, "GET", "/products/wireless-earbuds/recommendations", &r),
+                     0);
+    assert_int_equal(r.status, 200);
+    http_response_free(&r);
+    assert_int_equal(server_stop(&s, SIGTERM, 10), 0);
+
+    assert_int_equal(server_start(&s, given), 0);
+    assert_true(process_environ_has(s.pid, "OMP_WAIT_POLICY=active"));
+    assert_true(process_environ_has(s.pid, "GNUTLS_NO_IMPLICIT_INIT=0"));
+    assert_int_equal(server_stop(&s, SIGTERM, 10), 0);
+}
+
 static void test_invalid_configuration_fails_at_start(void **state)
 {
     struct server s;
@@ -558,6 +611,7 @@ int main(void)
         cmocka_unit_test(test_password_is_never_logged),
         cmocka_unit_test(test_runs_as_read_only_role),
         cmocka_unit_test(test_gssencmode_in_the_url_is_honoured),
+        cmocka_unit_test(test_library_settings_are_in_place),
         cmocka_unit_test(test_invalid_configuration_fails_at_start),
     };
     select_tests_from_env();
