@@ -159,11 +159,11 @@ static recs_db_status build_from_db(struct recs_service *svc, struct recs_db_con
     /* A build frees about as much as it keeps (rows, token sets, interning
      * dictionaries on every thread); hand that back rather than holding it
      * in the allocator's per-thread arenas for the life of the process. */
-    if (svc->opts.cache)
+    if (svc->opts.cache) {
         malloc_trim(0);
-    if (svc->opts.cache)
         recs_metrics_observe_refresh(now_seconds() - start, recs_catalog_computed(*out),
                                      recs_catalog_shared(*out) ? recs_catalog_count(*out) : 0);
+    }
     return RECS_DB_OK;
 }
 

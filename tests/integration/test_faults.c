@@ -1214,16 +1214,17 @@ static void report_death(struct server *s)
     int wstatus;
 
     for (int i = 0; i < 100 && !s->exited; i++) {
-        if (waitpid(s->pid, &wstatus, WNOHANG) == s->pid) {
-            s->exited = true;
-            s->exit_status = -1;
-            if (WIFSIGNALED(wstatus))
-                printf("server died of signal %d (%s)\n", WTERMSIG(wstatus),
-                       strsignal(WTERMSIG(wstatus)));
-            else if (WIFEXITED(wstatus))
-                printf("server exited with status %d\n", WEXITSTATUS(wstatus));
+        if (waitpid(s->pid, &wstatus, WNOHANG) != s->pid) {
+            sleep_ms(20);
+            continue;
         }
-        sleep_ms(20);
+        s->exited = true;
+        s->exit_status = -1;
+        if (WIFSIGNALED(wstatus))
+            printf("server died of signal %d (%s)\n", WTERMSIG(wstatus),
+                   strsignal(WTERMSIG(wstatus)));
+        else if (WIFEXITED(wstatus))
+            printf("server exited with status %d\n", WEXITSTATUS(wstatus));
     }
     if (!s->exited)
         printf("server still running, yet refused a connection\n");
