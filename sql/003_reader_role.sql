@@ -15,6 +15,6 @@ END
 $$;
 
 GRANT USAGE ON SCHEMA public TO recs_reader;
-GRANT SELECT ON categories, products, recs_catalog_version TO recs_reader;
+GRANT SELECT ON categories, products, recs_catalog_version, recs_catalog_changes TO recs_reader;
 -- Nothing else: no INSERT/UPDATE/DELETE, no sequences, no functions.
 REVOKE CREATE ON SCHEMA public FROM recs_reader;

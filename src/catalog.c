@@ -1,65 +1,32 @@
 /*
- * catalog.c - building, sharing and searching catalog snapshots.
+ * catalog.c - building catalog snapshots from rows, and applying change sets
+ * to them (see catalog_private.h for the base + delta layout).
  *
  * Interning runs one block of 64 positions at a time: a thread signs every
  * product for its block's positions and looks each value up in that block's
  * 64 dictionaries, so threads never share a dictionary and need no lock, and
  * a block's dictionaries stay small enough for the caches. Ids are handed out
  * as 16-bit first; if some position turns out to hold 65,536 or more distinct
- * values, the ids are built again as 32-bit.
+ * values, the ids are built again as 32-bit. The dictionaries are kept: a
+ * changed product is interned into them, so its ids compare with the base's.
  */
-#include "catalog.h"
+#include "catalog_private.h"
 
-#include <errno.h>
-#include <stdbool.h>
-#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "parallel.h"
 
-enum { COL_ID, COL_SLUG, COL_TITLE, COL_DESCRIPTION, COL_PRICE, COL_CATEGORY, NCOLS };
-
-/* Measured on the synthetic catalogs: one postings increment costs about
- * the time of scanning this many ids. */
-#define INDEX_VS_SCAN 4
+/* A catalog whose rows of 16-bit ids fit in this is always scanned (score.c),
+ * so it carries no inverted index. */
 #define SCAN_IN_CACHE_BYTES ((size_t)512 * 1024)
-/* Below these amounts of work a parallel region costs more than it saves
- * (PARALLEL_MIN_SCAN is also the chunk of products a thread takes). */
-#define PARALLEL_MIN_HITS 100000
-/* Below this many increments, pruning (a sort of the K positions and a
- * sample of exact comparisons) costs more than it can save. */
-#define PRUNE_MIN_HITS 200000
-#define PARALLEL_MIN_SCAN 2048
+/* Below this many products a parallel build costs more than it saves. */
 #define PARALLEL_MIN_BUILD 1024
-
-/* What a snapshot holds; shared between snapshots of identical rows. */
-struct catalog_data {
-    atomic_uint refs;
-    size_t count;
-    struct recs_product *products; /* ascending id */
-    char *strings;                 /* every product's strings, one after the other */
-    unsigned id_bytes;             /* 2 or 4; 0 when built without signatures */
-    size_t row_stride;             /* bytes per product row of ids, a multiple of 64 */
-    unsigned char *ids;            /* count rows of K ids */
-    uint32_t k;
-    /* The inverted index, NULL for a catalog whose ids fit in the caches:
-     * that is always scanned, so its index would be memory for nothing. */
-    uint32_t **offsets;   /* per position: D + 1 offsets into its postings, D = distinct ids */
-    void **postings;      /* per position: product indexes grouped by id, ascending in a group */
-    unsigned index_bytes; /* of one product index in postings: 2 below 65,536 products, else 4 */
-    uint32_t *slots;      /* slug hash table: product index + 1, 0 = empty */
-    size_t slot_mask;
-    size_t bytes;
-    size_t computed;
-};
-
-struct recs_catalog {
-    atomic_uint refs;
-    int64_t version;
-    bool shared;
-    struct catalog_data *data;
-};
+/* A delta this large (changed products, against the base) makes a fresh
+ * build worth its cost: the extras are scanned by every request and the
+ * dead rows still cost their postings. */
+#define REBUILD_MIN_DELTA 4096
+#define REBUILD_DELTA_SHARE 16 /* 1/16 of the base */
 
 /* The distinct tokens of one product, in one allocation. */
 struct token_set {
@@ -67,107 +34,142 @@ struct token_set {
     size_t count;
 };
 
-/* One position's dictionary: value -> id, open addressing. */
-struct dict {
-    uint64_t *keys;
-    uint32_t *ids; /* id + 1; 0 marks an empty slot */
-    uint32_t cap, count;
-};
-
 static size_t round_up(size_t n, size_t to)
 {
     return (n + to - 1) / to * to;
 }
 
-static void data_free(struct catalog_data *d)
+static void dicts_free(struct catalog_dict *dicts, uint32_t k)
 {
-    if (d == NULL)
-        return;
-    free(d->products);
-    free(d->strings);
-    free(d->ids);
-    for (uint32_t k = 0; d->offsets != NULL && k < d->k; k++) {
-        free(d->offsets[k]);
-        free(d->postings[k]);
+    for (uint32_t j = 0; dicts != NULL && j < k; j++) {
+        free(dicts[j].keys);
+        free(dicts[j].ids);
     }
-    free(d->offsets);
-    free(d->postings);
-    free(d->slots);
-    free(d);
+    free(dicts);
 }
 
-static uint32_t posting_at(const struct catalog_data *d, uint32_t k, uint32_t o)
+static void base_free(struct catalog_base *b)
 {
-    return d->index_bytes == 2 ? ((const uint16_t *)d->postings[k])[o]
-                               : ((const uint32_t *)d->postings[k])[o];
+    if (b == NULL)
+        return;
+    free(b->products);
+    free(b->strings);
+    free(b->row_hashes);
+    free(b->ids);
+    for (uint32_t k = 0; b->offsets != NULL && k < b->k; k++) {
+        free(b->offsets[k]);
+        free(b->postings[k]);
+    }
+    free(b->offsets);
+    free(b->postings);
+    free(b->indexed);
+    for (uint32_t k = 0; b->sorted_values != NULL && k < b->k; k++) {
+        free(b->sorted_values[k]);
+        free(b->sorted_ids[k]);
+    }
+    free(b->sorted_values);
+    free(b->sorted_ids);
+    if (b->dicts != NULL) {
+        dicts_free(b->dicts, b->k);
+        pthread_mutex_destroy(&b->dict_lock);
+    }
+    free(b->slots);
+    free(b);
 }
 
-static uint32_t id_at(const struct catalog_data *d, size_t product, uint32_t k)
+static void base_unref(struct catalog_base *b)
 {
-    const unsigned char *row = d->ids + product * d->row_stride;
-    return d->id_bytes == 2 ? ((const uint16_t *)row)[k] : ((const uint32_t *)row)[k];
+    if (b != NULL && atomic_fetch_sub(&b->refs, 1) == 1)
+        base_free(b);
 }
 
-static void data_unref(struct catalog_data *d)
+static void extra_unref(struct catalog_extra *e)
 {
-    if (d != NULL && atomic_fetch_sub(&d->refs, 1) == 1)
-        data_free(d);
+    if (e != NULL && atomic_fetch_sub(&e->refs, 1) == 1) {
+        free(e->ids);
+        free(e);
+    }
 }
 
-static int parse_int64(const char *s, int64_t *out)
+static uint64_t mix(uint64_t h, const void *data, size_t len)
 {
-    char *end;
-    long long v;
+    const unsigned char *p = data;
+    for (size_t i = 0; i < len; i++)
+        h = (h ^ p[i]) * 0x100000001b3ull;
+    return h;
+}
 
-    errno = 0;
-    v = strtoll(s, &end, 10);
-    if (errno != 0 || end == s || *end != '\0')
-        return -1;
-    *out = v;
-    return 0;
+/* A hash of everything a response shows of a product. Strings are hashed
+ * with their terminating NUL, so field boundaries cannot shift. */
+static uint64_t row_hash(const struct recs_product *p)
+{
+    uint64_t h = 0xcbf29ce484222325ull;
+
+    h = mix(h, &p->id, sizeof(p->id));
+    h = mix(h, &p->price_cents, sizeof(p->price_cents));
+    h = mix(h, p->slug, strlen(p->slug) + 1);
+    h = mix(h, p->title, p->title_len + 1);
+    h = mix(h, p->description, p->description_len + 1);
+    return p->category != NULL ? mix(h, p->category, strlen(p->category) + 1) : mix(h, "", 0);
+}
+
+static char *copy_string(char **cursor, const char *s, size_t len)
+{
+    char *at = *cursor;
+    memcpy(at, s, len);
+    at[len] = '\0';
+    *cursor += len + 1;
+    return at;
+}
+
+static size_t product_bytes(const struct recs_product *p)
+{
+    return strlen(p->slug) + 1 + p->title_len + 1 + p->description_len + 1 +
+           (p->category != NULL ? strlen(p->category) + 1 : 0);
+}
+
+static size_t row_bytes(const struct recs_row *r)
+{
+    return strlen(r->slug) + 1 + r->title_len + 1 + r->description_len + 1 +
+           (r->category != NULL ? strlen(r->category) + 1 : 0);
+}
+
+/* Copies row r into p, its strings at *cursor. */
+static void copy_row(struct recs_product *p, const struct recs_row *r, char **cursor)
+{
+    p->id = r->id;
+    p->price_cents = r->price_cents;
+    p->has_signature = false;
+    p->slug = copy_string(cursor, r->slug, strlen(r->slug));
+    p->title = copy_string(cursor, r->title, r->title_len);
+    p->title_len = r->title_len;
+    p->description = copy_string(cursor, r->description, r->description_len);
+    p->description_len = r->description_len;
+    p->category = r->category != NULL ? copy_string(cursor, r->category, strlen(r->category)) : NULL;
 }
 
 /* Copies the rows into products and one string block. */
-static int load_rows(struct catalog_data *d, const PGresult *rows)
+static int load_rows(struct catalog_base *b, const struct recs_rows *rows)
 {
-    size_t total = 0, off = 0;
-    int64_t last_id = INT64_MIN;
+    size_t total = 0;
+    char *cursor;
 
-    for (size_t i = 0; i < d->count; i++) {
-        for (int c = 0; c < NCOLS; c++) {
-            if (PQgetisnull(rows, (int)i, c) && c != COL_CATEGORY)
-                return -1;
-            total += (size_t)PQgetlength(rows, (int)i, c) + 1;
-        }
+    for (size_t i = 0; i < rows->count; i++) {
+        const struct recs_row *r = &rows->rows[i];
+        if (r->deleted || r->slug == NULL || r->title == NULL || r->description == NULL ||
+            (i > 0 && r->id <= rows->rows[i - 1].id))
+            return -1; /* ids must ascend: rank ties and lookups rely on it */
+        total += row_bytes(r);
     }
-    d->products = calloc(d->count ? d->count : 1, sizeof(*d->products));
-    d->strings = malloc(total ? total : 1);
-    if (d->products == NULL || d->strings == NULL)
+    b->products = calloc(b->count ? b->count : 1, sizeof(*b->products));
+    b->row_hashes = malloc((b->count ? b->count : 1) * sizeof(*b->row_hashes));
+    b->strings = malloc(total ? total : 1);
+    if (b->products == NULL || b->row_hashes == NULL || b->strings == NULL)
         return -1;
-    d->bytes += d->count * sizeof(*d->products) + total;
-
-    for (size_t i = 0; i < d->count; i++) {
-        struct recs_product *p = &d->products[i];
-        const char **dst[NCOLS] = {NULL, &p->slug, &p->title, &p->description, NULL, &p->category};
-        int64_t price;
-
-        if (parse_int64(PQgetvalue(rows, (int)i, COL_ID), &p->id) != 0 ||
-            (i > 0 && p->id <= last_id) ||
-            parse_int64(PQgetvalue(rows, (int)i, COL_PRICE), &price) != 0 || price < INT32_MIN ||
-            price > INT32_MAX)
-            return -1; /* ids must ascend: rank ties and the slug index rely on it */
-        last_id = p->id;
-        p->price_cents = (int32_t)price;
-        for (int c = 0; c < NCOLS; c++) {
-            size_t len = (size_t)PQgetlength(rows, (int)i, c);
-            if (dst[c] == NULL || PQgetisnull(rows, (int)i, c))
-                continue;
-            memcpy(d->strings + off, PQgetvalue(rows, (int)i, c), len);
-            d->strings[off + len] = '\0';
-            *dst[c] = d->strings + off;
-            off += len + 1;
-        }
-    }
+    b->bytes += b->count * (sizeof(*b->products) + sizeof(*b->row_hashes)) + total;
+    cursor = b->strings;
+    for (size_t i = 0; i < b->count; i++)
+        copy_row(&b->products[i], &rows->rows[i], &cursor);
     return 0;
 }
 
@@ -178,15 +180,27 @@ static bool same_string(const char *a, const char *b)
     return strcmp(a, b) == 0;
 }
 
-static bool same_rows(const struct catalog_data *a, const struct catalog_data *b)
+static bool same_text(const struct recs_product *p, const struct recs_row *r)
 {
-    if (a->count != b->count)
+    return p->title_len == r->title_len && p->description_len == r->description_len &&
+           memcmp(p->title, r->title, r->title_len) == 0 &&
+           memcmp(p->description, r->description, r->description_len) == 0;
+}
+
+static bool same_row(const struct recs_product *p, const struct recs_row *r)
+{
+    return p->id == r->id && p->price_cents == r->price_cents && same_string(p->slug, r->slug) &&
+           same_string(p->category, r->category) && same_text(p, r);
+}
+
+static bool same_rows(const struct recs_catalog *c, const struct recs_rows *rows)
+{
+    const struct catalog_base *b = c->base;
+
+    if (c->nextra != 0 || c->ndead != 0 || b->count != rows->count)
         return false;
-    for (size_t i = 0; i < a->count; i++) {
-        const struct recs_product *p = &a->products[i], *q = &b->products[i];
-        if (p->id != q->id || p->price_cents != q->price_cents || !same_string(p->slug, q->slug) ||
-            !same_string(p->title, q->title) || !same_string(p->description, q->description) ||
-            !same_string(p->category, q->category))
+    for (size_t i = 0; i < b->count; i++) {
+        if (!same_row(&b->products[i], &rows->rows[i]))
             return false;
     }
     return true;
@@ -200,8 +214,8 @@ static void free_token_sets(struct token_set *sets, size_t n)
 }
 
 struct tokenize_job {
-    struct catalog_data *d;
-    struct token_set *sets;
+    struct catalog_base *b;
+    struct token_set *sets; /* NULL: hash the rows only */
     atomic_int failed;
 };
 
@@ -227,45 +241,54 @@ static int keep_tokens(struct token_set *set, const struct recs_token *tokens, s
     return 0;
 }
 
+/* The distinct tokens of p into scratch; a text beyond what the tokenizer
+ * takes has none (score 0) rather than failing the whole catalog. */
+static int tokenize_product(struct recs_scratch *scratch, const struct recs_product *p,
+                            const struct recs_token **tokens, size_t *n)
+{
+    *n = 0;
+    if (!recs_minhash_text_fits(p->title_len, p->description_len))
+        return 0;
+    return recs_tokenize(scratch, p->title, p->title_len, p->description, p->description_len,
+                         tokens, n);
+}
+
 static void tokenize_range(void *ctx, unsigned worker, size_t begin, size_t end)
 {
     struct tokenize_job *job = ctx;
-    struct recs_scratch *scratch = recs_scratch_create();
+    struct recs_scratch *scratch = job->sets != NULL ? recs_scratch_create() : NULL;
 
     (void)worker;
-    for (size_t i = begin; i < end && scratch != NULL; i++) {
-        struct recs_product *p = &job->d->products[i];
-        size_t title_len = strlen(p->title), description_len = strlen(p->description), n = 0;
+    for (size_t i = begin; i < end; i++) {
+        struct recs_product *p = &job->b->products[i];
         const struct recs_token *tokens = NULL;
+        size_t n = 0;
 
-        /* A text beyond what the tokenizer takes is left without a
-         * signature (score 0) rather than failing the whole catalog. */
-        if (!recs_minhash_text_fits(title_len, description_len))
+        job->b->row_hashes[i] = row_hash(p);
+        if (job->sets == NULL)
             continue;
-        if (recs_tokenize(scratch, p->title, title_len, p->description, description_len, &tokens,
-                          &n) != 0 ||
+        if (scratch == NULL || tokenize_product(scratch, p, &tokens, &n) != 0 ||
             keep_tokens(&job->sets[i], tokens, n) != 0) {
             atomic_store(&job->failed, 1);
             break;
         }
         p->has_signature = n > 0;
     }
-    if (scratch == NULL)
-        atomic_store(&job->failed, 1);
     recs_scratch_destroy(scratch);
 }
 
-/* Tokenizes every product into its own token set. */
-static int tokenize_all(struct catalog_data *d, struct token_set *sets, unsigned threads)
+/* Hashes every row and, given sets, tokenizes every product into its own
+ * token set. */
+static int tokenize_all(struct catalog_base *b, struct token_set *sets, unsigned threads)
 {
-    struct tokenize_job job = {.d = d, .sets = sets};
+    struct tokenize_job job = {.b = b, .sets = sets};
 
-    recs_parallel_for(d->count, 64, d->count >= PARALLEL_MIN_BUILD ? threads : 1, tokenize_range,
+    recs_parallel_for(b->count, 64, b->count >= PARALLEL_MIN_BUILD ? threads : 1, tokenize_range,
                       &job);
     return atomic_load(&job.failed) ? -1 : 0;
 }
 
-static int dict_grow(struct dict *dict)
+static int dict_grow(struct catalog_dict *dict)
 {
     uint32_t cap = dict->cap ? dict->cap * 2 : 64;
     uint64_t *keys = malloc(cap * sizeof(*keys));
@@ -295,7 +318,7 @@ static int dict_grow(struct dict *dict)
 
 /* The id of value, handing out the next one for a value not seen before.
  * Returns UINT32_MAX when memory runs out. */
-static uint32_t dict_intern(struct dict *dict, uint64_t value)
+static uint32_t dict_intern(struct catalog_dict *dict, uint64_t value)
 {
     uint32_t s;
 
@@ -314,35 +337,49 @@ static uint32_t dict_intern(struct dict *dict, uint64_t value)
 
 enum intern_result { INTERN_OK, INTERN_NO_MEMORY, INTERN_TOO_MANY };
 
+static uint32_t base_id_at(const struct catalog_base *b, size_t product, uint32_t k)
+{
+    const unsigned char *row = b->ids + product * b->row_stride;
+    return b->id_bytes == 2 ? ((const uint16_t *)row)[k] : ((const uint32_t *)row)[k];
+}
+
+static void store_id(unsigned char *row, unsigned id_bytes, uint32_t k, uint32_t id)
+{
+    if (id_bytes == 2)
+        ((uint16_t *)row)[k] = (uint16_t)id;
+    else
+        ((uint32_t *)row)[k] = id;
+}
+
 /* The inverted index of one block of positions, from the ids just interned:
  * a counting sort of the products by id, per position. */
-static enum intern_result index_block(struct catalog_data *d, uint32_t first, uint32_t count,
-                                      const struct dict *dicts)
+static enum intern_result index_block(struct catalog_base *b, uint32_t first, uint32_t count)
 {
     for (uint32_t j = 0; j < count; j++) {
-        uint32_t k = first + j, distinct = dicts[j].count;
+        uint32_t k = first + j, distinct = b->dicts[k].count;
         uint32_t *offsets = calloc((size_t)distinct + 1, sizeof(*offsets));
-        void *postings = malloc((d->count ? d->count : 1) * d->index_bytes);
+        void *postings = malloc((b->count ? b->count : 1) * b->index_bytes);
 
-        free(d->offsets[k]);
-        free(d->postings[k]);
-        d->offsets[k] = offsets;
-        d->postings[k] = postings;
+        free(b->offsets[k]);
+        free(b->postings[k]);
+        b->offsets[k] = offsets;
+        b->postings[k] = postings;
+        b->indexed[k] = distinct;
         if (offsets == NULL || postings == NULL)
             return INTERN_NO_MEMORY;
-        for (size_t i = 0; i < d->count; i++) {
-            if (d->products[i].has_signature)
-                offsets[id_at(d, i, k) + 1]++;
+        for (size_t i = 0; i < b->count; i++) {
+            if (b->products[i].has_signature)
+                offsets[base_id_at(b, i, k) + 1]++;
         }
         for (uint32_t v = 0; v < distinct; v++)
             offsets[v + 1] += offsets[v];
         /* fill using offsets[v] as the cursor, then shift it back */
-        for (size_t i = 0; i < d->count; i++) {
+        for (size_t i = 0; i < b->count; i++) {
             uint32_t at;
-            if (!d->products[i].has_signature)
+            if (!b->products[i].has_signature)
                 continue;
-            at = offsets[id_at(d, i, k)]++;
-            if (d->index_bytes == 2)
+            at = offsets[base_id_at(b, i, k)]++;
+            if (b->index_bytes == 2)
                 ((uint16_t *)postings)[at] = (uint16_t)i;
             else
                 ((uint32_t *)postings)[at] = (uint32_t)i;
@@ -354,22 +391,72 @@ static enum intern_result index_block(struct catalog_data *d, uint32_t first, ui
     return INTERN_OK;
 }
 
-/* Signs every product for one block of positions and interns the values. */
-static enum intern_result intern_block(struct catalog_data *d, const struct recs_minhash *mh,
-                                       const struct token_set *sets, uint32_t first,
-                                       struct dict *dicts)
+struct value_id {
+    uint64_t value;
+    uint32_t id;
+};
+
+static int by_value(const void *a, const void *b)
 {
-    uint32_t k = recs_minhash_k(mh);
-    uint32_t count = k - first < RECS_MINHASH_BLOCK ? k - first : RECS_MINHASH_BLOCK;
-    uint32_t id_max = d->id_bytes == 2 ? UINT16_MAX : UINT32_MAX - 1;
+    uint64_t x = ((const struct value_id *)a)->value, y = ((const struct value_id *)b)->value;
+    return (x > y) - (x < y);
+}
+
+/* Turns the block's dictionaries into sorted value arrays and empties them
+ * for the values that changed products will bring. */
+static enum intern_result sort_block(struct catalog_base *b, uint32_t first, uint32_t count)
+{
+    for (uint32_t j = 0; j < count; j++) {
+        struct catalog_dict *dict = &b->dicts[first + j];
+        struct value_id *pairs = malloc((dict->count ? dict->count : 1) * sizeof(*pairs));
+        uint64_t *values = malloc((dict->count ? dict->count : 1) * sizeof(*values));
+        uint32_t *ids = malloc((dict->count ? dict->count : 1) * sizeof(*ids));
+        uint32_t n = 0;
+
+        free(b->sorted_values[first + j]);
+        free(b->sorted_ids[first + j]);
+        b->sorted_values[first + j] = values;
+        b->sorted_ids[first + j] = ids;
+        if (pairs == NULL || values == NULL || ids == NULL) {
+            free(pairs);
+            return INTERN_NO_MEMORY;
+        }
+        for (uint32_t s = 0; s < dict->cap; s++) {
+            if (dict->ids[s] != 0)
+                pairs[n++] = (struct value_id){dict->keys[s], dict->ids[s] - 1};
+        }
+        qsort(pairs, n, sizeof(*pairs), by_value);
+        for (uint32_t i = 0; i < n; i++) {
+            values[i] = pairs[i].value;
+            ids[i] = pairs[i].id;
+        }
+        free(pairs);
+        b->indexed[first + j] = n;
+        free(dict->keys);
+        free(dict->ids);
+        memset(dict, 0, sizeof(*dict));
+    }
+    return INTERN_OK;
+}
+
+/* Signs every product for one block of positions and interns the values. */
+static enum intern_result intern_block(struct catalog_base *b, const struct recs_minhash *mh,
+                                       const struct token_set *sets, uint32_t first)
+{
+    uint32_t count = b->k - first < RECS_MINHASH_BLOCK ? b->k - first : RECS_MINHASH_BLOCK;
+    uint32_t id_max = b->id_bytes == 2 ? UINT16_MAX : UINT32_MAX - 1;
+    struct catalog_dict *dicts = b->dicts + first;
     uint64_t values[RECS_MINHASH_BLOCK];
 
     for (uint32_t j = 0; j < count; j++) {
-        memset(dicts[j].ids, 0, dicts[j].cap * sizeof(*dicts[j].ids));
-        dicts[j].count = 0;
+        free(dicts[j].keys);
+        free(dicts[j].ids);
+        memset(&dicts[j], 0, sizeof(dicts[j]));
+        if (dict_grow(&dicts[j]) != 0)
+            return INTERN_NO_MEMORY;
     }
-    for (size_t i = 0; i < d->count; i++) {
-        unsigned char *row = d->ids + i * d->row_stride;
+    for (size_t i = 0; i < b->count; i++) {
+        unsigned char *row = b->ids + i * b->row_stride;
         if (sets[i].count == 0)
             continue;
         recs_minhash_sign_range(mh, sets[i].tokens, sets[i].count, first, count, values);
@@ -379,152 +466,467 @@ static enum intern_result intern_block(struct catalog_data *d, const struct recs
                 return INTERN_NO_MEMORY;
             if (id > id_max)
                 return INTERN_TOO_MANY;
-            if (d->id_bytes == 2)
-                ((uint16_t *)row)[first + j] = (uint16_t)id;
-            else
-                ((uint32_t *)row)[first + j] = id;
+            store_id(row, b->id_bytes, first + j, id);
         }
     }
-    return d->offsets != NULL ? index_block(d, first, count, dicts) : INTERN_OK;
+    if (b->offsets != NULL && index_block(b, first, count) != INTERN_OK)
+        return INTERN_NO_MEMORY;
+    return sort_block(b, first, count);
 }
 
 struct intern_job {
-    struct catalog_data *d;
+    struct catalog_base *b;
     const struct recs_minhash *mh;
     const struct token_set *sets;
     atomic_int result;
 };
 
-/* Interns blocks [begin, end) with dictionaries of its own. */
+/* Interns blocks [begin, end); each block has dictionaries of its own. */
 static void intern_range(void *ctx, unsigned worker, size_t begin, size_t end)
 {
     struct intern_job *job = ctx;
-    struct dict dicts[RECS_MINHASH_BLOCK];
     enum intern_result r = INTERN_OK;
 
     (void)worker;
-    memset(dicts, 0, sizeof(dicts));
-    for (uint32_t j = 0; j < RECS_MINHASH_BLOCK && r == INTERN_OK; j++) {
-        if (dict_grow(&dicts[j]) != 0)
-            r = INTERN_NO_MEMORY;
-    }
-    for (size_t b = begin; b < end && r == INTERN_OK && atomic_load(&job->result) == INTERN_OK; b++)
-        r = intern_block(job->d, job->mh, job->sets, (uint32_t)b * RECS_MINHASH_BLOCK, dicts);
+    for (size_t blk = begin;
+         blk < end && r == INTERN_OK && atomic_load(&job->result) == INTERN_OK; blk++)
+        r = intern_block(job->b, job->mh, job->sets, (uint32_t)blk * RECS_MINHASH_BLOCK);
     if (r != INTERN_OK)
         atomic_store(&job->result, r);
-    for (uint32_t j = 0; j < RECS_MINHASH_BLOCK; j++) {
-        free(dicts[j].keys);
-        free(dicts[j].ids);
-    }
 }
 
-static enum intern_result intern_all(struct catalog_data *d, const struct recs_minhash *mh,
+static enum intern_result intern_all(struct catalog_base *b, const struct recs_minhash *mh,
                                      const struct token_set *sets, unsigned threads)
 {
-    uint32_t k = recs_minhash_k(mh);
-    uint32_t blocks = (k + RECS_MINHASH_BLOCK - 1) / RECS_MINHASH_BLOCK;
+    uint32_t blocks = (b->k + RECS_MINHASH_BLOCK - 1) / RECS_MINHASH_BLOCK;
+    size_t bytes;
 
-    d->row_stride = round_up((size_t)k * d->id_bytes, 64);
-    free(d->ids);
-    d->ids = aligned_alloc(64, d->count ? d->count * d->row_stride : 64);
-    if (d->ids == NULL)
+    b->row_stride = round_up((size_t)b->k * b->id_bytes, 64);
+    bytes = b->count ? b->count * b->row_stride : 64;
+    free(b->ids);
+    b->ids = aligned_alloc(64, bytes);
+    if (b->ids == NULL)
         return INTERN_NO_MEMORY;
-    memset(d->ids, 0, d->count ? d->count * d->row_stride : 64);
+    memset(b->ids, 0, bytes);
 
-    struct intern_job job = {.d = d, .mh = mh, .sets = sets, .result = INTERN_OK};
-    recs_parallel_for(blocks, 1, d->count >= PARALLEL_MIN_BUILD ? threads : 1, intern_range, &job);
+    struct intern_job job = {.b = b, .mh = mh, .sets = sets, .result = INTERN_OK};
+    recs_parallel_for(blocks, 1, b->count >= PARALLEL_MIN_BUILD ? threads : 1, intern_range, &job);
     return (enum intern_result)atomic_load(&job.result);
 }
 
-static int build_signatures(struct catalog_data *d, const struct recs_minhash *mh, unsigned threads)
+static size_t dict_bytes(const struct catalog_base *b)
 {
-    struct token_set *sets = calloc(d->count ? d->count : 1, sizeof(*sets));
+    size_t bytes = 0;
+    for (uint32_t k = 0; k < b->k; k++)
+        bytes += (size_t)b->indexed[k] * (sizeof(uint64_t) + sizeof(uint32_t));
+    return bytes;
+}
+
+static int build_signatures(struct catalog_base *b, const struct recs_minhash *mh,
+                            unsigned threads)
+{
+    struct token_set *sets = calloc(b->count ? b->count : 1, sizeof(*sets));
     enum intern_result r = INTERN_NO_MEMORY;
     bool indexed;
 
-    d->k = recs_minhash_k(mh);
-    d->index_bytes = d->count <= 65536 ? 2 : 4;
+    b->k = recs_minhash_k(mh);
+    b->index_bytes = b->count <= 65536 ? 2 : 4;
     /* 16-bit ids are the smallest rows; 32-bit ones need 65,536 products */
-    indexed = d->count * round_up((size_t)d->k * 2, 64) > SCAN_IN_CACHE_BYTES;
+    indexed = b->count * round_up((size_t)b->k * 2, 64) > SCAN_IN_CACHE_BYTES;
+    b->dicts = calloc(b->k, sizeof(*b->dicts));
+    b->indexed = calloc(b->k, sizeof(*b->indexed));
+    b->sorted_values = calloc(b->k, sizeof(*b->sorted_values));
+    b->sorted_ids = calloc(b->k, sizeof(*b->sorted_ids));
     if (indexed) {
-        d->offsets = calloc(d->k, sizeof(*d->offsets));
-        d->postings = calloc(d->k, sizeof(*d->postings));
+        b->offsets = calloc(b->k, sizeof(*b->offsets));
+        b->postings = calloc(b->k, sizeof(*b->postings));
     }
-    if (sets == NULL || (indexed && (d->offsets == NULL || d->postings == NULL)) ||
-        tokenize_all(d, sets, threads) != 0)
+    if (sets == NULL || b->dicts == NULL || b->indexed == NULL || b->sorted_values == NULL ||
+        b->sorted_ids == NULL ||
+        (indexed && (b->offsets == NULL || b->postings == NULL)))
         goto out;
-    d->id_bytes = 2;
-    r = intern_all(d, mh, sets, threads);
-    if (r == INTERN_TOO_MANY) {
-        d->id_bytes = 4;
-        r = intern_all(d, mh, sets, threads);
+    if (pthread_mutex_init(&b->dict_lock, NULL) != 0) {
+        free(b->dicts);
+        b->dicts = NULL;
+        goto out;
     }
-    d->computed = d->count;
-    d->bytes += d->count * d->row_stride;
+    if (tokenize_all(b, sets, threads) != 0)
+        goto out;
+    b->id_bytes = 2;
+    r = intern_all(b, mh, sets, threads);
+    if (r == INTERN_TOO_MANY) {
+        b->id_bytes = 4;
+        r = intern_all(b, mh, sets, threads);
+    }
+    if (r != INTERN_OK)
+        goto out;
+    b->bytes += b->count * b->row_stride + dict_bytes(b);
     if (indexed)
-        d->bytes += (size_t)d->k * d->count * d->index_bytes; /* postings; offsets are smaller */
+        b->bytes += (size_t)b->k * b->count * b->index_bytes; /* postings; offsets are smaller */
 out:
-    free_token_sets(sets, d->count);
+    free_token_sets(sets, b->count);
     return r == INTERN_OK ? 0 : -1;
 }
 
-static int build_index(struct catalog_data *d)
+static size_t slug_slot(const char *slug, size_t mask)
 {
-    size_t cap = 16;
-
-    while (cap < d->count * 2)
-        cap *= 2;
-    d->slots = calloc(cap, sizeof(*d->slots));
-    if (d->slots == NULL)
-        return -1;
-    d->slot_mask = cap - 1;
-    d->bytes += cap * sizeof(*d->slots);
-    for (size_t i = 0; i < d->count; i++) {
-        const char *slug = d->products[i].slug;
-        size_t s = recs_fnv1a64(slug, strlen(slug)) & d->slot_mask;
-        while (d->slots[s] != 0)
-            s = (s + 1) & d->slot_mask;
-        d->slots[s] = (uint32_t)(i + 1);
-    }
-    return 0;
+    return recs_fnv1a64(slug, strlen(slug)) & mask;
 }
 
-int recs_catalog_build(const struct recs_minhash *mh, const PGresult *rows, int64_t version,
+/* An open-addressing table of n slugs: slots hold index + 1. */
+static uint32_t *slug_table(size_t n, const char *(*slug_of)(const void *, size_t),
+                            const void *ctx, size_t *mask)
+{
+    size_t cap = 16;
+    uint32_t *slots;
+
+    while (cap < n * 2)
+        cap *= 2;
+    slots = calloc(cap, sizeof(*slots));
+    if (slots == NULL)
+        return NULL;
+    *mask = cap - 1;
+    for (size_t i = 0; i < n; i++) {
+        size_t s = slug_slot(slug_of(ctx, i), *mask);
+        while (slots[s] != 0)
+            s = (s + 1) & *mask;
+        slots[s] = (uint32_t)(i + 1);
+    }
+    return slots;
+}
+
+static const char *base_slug(const void *ctx, size_t i)
+{
+    return ((const struct catalog_base *)ctx)->products[i].slug;
+}
+
+static const char *extra_slug(const void *ctx, size_t i)
+{
+    return ((const struct recs_catalog *)ctx)->extras[i]->product.slug;
+}
+
+static int64_t version_of(const struct recs_catalog *c)
+{
+    uint64_t h = c->content;
+    if (c->identity != NULL)
+        h ^= recs_fnv1a64(c->identity, strlen(c->identity));
+    return (int64_t)(h & INT64_MAX);
+}
+
+/* Takes the snapshot's own copies of where rows stand. */
+static int set_position(struct recs_catalog *c, const struct recs_rows *rows)
+{
+    if (rows->snapshot == NULL || rows->identity == NULL)
+        return 0;
+    c->snapshot = strdup(rows->snapshot);
+    c->identity = strdup(rows->identity);
+    return c->snapshot != NULL && c->identity != NULL ? 0 : -1;
+}
+
+static void catalog_free(struct recs_catalog *c)
+{
+    for (size_t i = 0; i < c->nextra; i++)
+        extra_unref(c->extras[i]);
+    free(c->extras);
+    free(c->extra_slots);
+    free(c->dead);
+    free(c->snapshot);
+    free(c->identity);
+    base_unref(c->base);
+    free(c);
+}
+
+static struct recs_catalog *catalog_new(void)
+{
+    struct recs_catalog *c = calloc(1, sizeof(*c));
+    if (c != NULL)
+        atomic_init(&c->refs, 1);
+    return c;
+}
+
+int recs_catalog_build(const struct recs_minhash *mh, const struct recs_rows *rows,
                        bool signatures, const struct recs_catalog *previous, unsigned threads,
                        struct recs_catalog **out)
 {
-    struct recs_catalog *c = NULL;
-    struct catalog_data *d = NULL;
+    struct recs_catalog *c = catalog_new();
+    struct catalog_base *b = NULL;
 
-    if (PQnfields(rows) != NCOLS || PQntuples(rows) < 0 || (size_t)PQntuples(rows) >= UINT32_MAX)
-        return -1;
-    c = calloc(1, sizeof(*c));
-    d = calloc(1, sizeof(*d));
-    if (c == NULL || d == NULL)
+    threads = threads ? threads : 1;
+    if (c == NULL || rows->count >= UINT32_MAX || set_position(c, rows) != 0)
         goto fail;
-    atomic_init(&c->refs, 1);
-    atomic_init(&d->refs, 1);
-    c->version = version;
-    d->count = (size_t)PQntuples(rows);
-    if (load_rows(d, rows) != 0)
-        goto fail;
-    if (previous != NULL && (previous->data->id_bytes != 0) == signatures &&
-        same_rows(previous->data, d)) {
-        data_free(d);
-        d = previous->data;
-        atomic_fetch_add(&d->refs, 1);
+    if (previous != NULL && (previous->base->id_bytes != 0) == signatures &&
+        same_rows(previous, rows)) {
+        c->base = previous->base;
+        atomic_fetch_add(&c->base->refs, 1);
+        c->content = previous->content;
         c->shared = true;
-    } else if ((signatures && build_signatures(d, mh, threads ? threads : 1) != 0) ||
-               build_index(d) != 0) {
-        goto fail;
+    } else {
+        b = calloc(1, sizeof(*b));
+        if (b == NULL)
+            goto fail;
+        atomic_init(&b->refs, 1);
+        b->count = rows->count;
+        if (load_rows(b, rows) != 0 ||
+            (signatures ? build_signatures(b, mh, threads) : tokenize_all(b, NULL, threads)) != 0)
+            goto fail;
+        b->slots = slug_table(b->count, base_slug, b, &b->slot_mask);
+        if (b->slots == NULL)
+            goto fail;
+        b->bytes += (b->slot_mask + 1) * sizeof(*b->slots);
+        for (size_t i = 0; i < b->count; i++)
+            c->content += b->row_hashes[i];
+        c->computed = signatures ? b->count : 0;
+        c->base = b;
+        b = NULL;
     }
-    c->data = d;
+    c->version = version_of(c);
     *out = c;
     return 0;
 fail:
-    data_free(d);
-    free(c);
+    base_free(b);
+    if (c != NULL)
+        catalog_free(c);
     return -1;
+}
+
+/* The base row holding id, or -1. */
+static long base_find_id(const struct catalog_base *b, int64_t id)
+{
+    size_t lo = 0, hi = b->count;
+
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        if (b->products[mid].id < id)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return lo < b->count && b->products[lo].id == id ? (long)lo : -1;
+}
+
+/* The base's id of value at position k, or UINT32_MAX. */
+static uint32_t base_value_id(const struct catalog_base *b, uint32_t k, uint64_t value)
+{
+    const uint64_t *values = b->sorted_values[k];
+    size_t lo = 0, hi = b->indexed[k];
+
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        if (values[mid] < value)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return lo < b->indexed[k] && values[lo] == value ? b->sorted_ids[k][lo] : UINT32_MAX;
+}
+
+/* Signs p and interns its values into the base's id space. */
+static recs_catalog_apply_status sign_extra(struct catalog_base *b, const struct recs_minhash *mh,
+                                            struct recs_scratch *scratch, struct catalog_extra *e,
+                                            uint64_t *values)
+{
+    uint32_t id_max = b->id_bytes == 2 ? UINT16_MAX : UINT32_MAX - 1;
+    recs_catalog_apply_status status = RECS_CATALOG_APPLIED;
+    const struct recs_token *tokens = NULL;
+    size_t n = 0;
+
+    if (tokenize_product(scratch, &e->product, &tokens, &n) != 0)
+        return RECS_CATALOG_NO_MEMORY;
+    e->product.has_signature = n > 0;
+    if (n == 0)
+        return RECS_CATALOG_APPLIED;
+    recs_minhash_sign_tokens(mh, tokens, n, values);
+    pthread_mutex_lock(&b->dict_lock);
+    for (uint32_t k = 0; k < b->k && status == RECS_CATALOG_APPLIED; k++) {
+        uint32_t id = base_value_id(b, k, values[k]);
+        if (id == UINT32_MAX) {
+            id = dict_intern(&b->dicts[k], values[k]);
+            id = id == UINT32_MAX ? id : b->indexed[k] + id;
+        }
+        if (id == UINT32_MAX)
+            status = RECS_CATALOG_NO_MEMORY;
+        else if (id > id_max)
+            status = RECS_CATALOG_REBUILD;
+        else
+            store_id(e->ids, b->id_bytes, k, id);
+    }
+    pthread_mutex_unlock(&b->dict_lock);
+    return status;
+}
+
+/* What the change needs to sign a changed text: made on first use. */
+struct signer {
+    struct recs_scratch *scratch;
+    uint64_t *values;
+};
+
+/* A new extra for row r. current is the product's present version (NULL
+ * for a new product) with its row of ids: an unchanged text keeps them. */
+static recs_catalog_apply_status make_extra(const struct recs_catalog *prev,
+                                            const struct recs_minhash *mh, const struct recs_row *r,
+                                            const struct recs_product *current,
+                                            const unsigned char *current_ids, struct signer *signer,
+                                            struct catalog_extra **out, bool *hashed)
+{
+    struct catalog_base *b = prev->base;
+    struct catalog_extra *e = malloc(sizeof(*e) + row_bytes(r));
+    char *cursor;
+
+    *hashed = false;
+    if (e == NULL)
+        return RECS_CATALOG_NO_MEMORY;
+    atomic_init(&e->refs, 1);
+    e->ids = NULL;
+    cursor = (char *)(e + 1);
+    copy_row(&e->product, r, &cursor);
+    e->row_hash = row_hash(&e->product);
+    *out = e;
+    if (b->id_bytes == 0)
+        return RECS_CATALOG_APPLIED;
+    e->ids = aligned_alloc(64, b->row_stride);
+    if (e->ids == NULL)
+        return RECS_CATALOG_NO_MEMORY;
+    if (current != NULL && same_text(current, r)) {
+        memcpy(e->ids, current_ids, b->row_stride);
+        e->product.has_signature = current->has_signature;
+        return RECS_CATALOG_APPLIED;
+    }
+    memset(e->ids, 0, b->row_stride);
+    if (signer->scratch == NULL) {
+        signer->scratch = recs_scratch_create();
+        signer->values = malloc(b->k * sizeof(*signer->values));
+        if (signer->scratch == NULL || signer->values == NULL)
+            return RECS_CATALOG_NO_MEMORY;
+    }
+    *hashed = true;
+    return sign_extra(b, mh, signer->scratch, e, signer->values);
+}
+
+static void mark_dead(struct recs_catalog *c, size_t i)
+{
+    if (!catalog_dead(c, i)) {
+        c->dead[i / 64] |= (uint64_t)1 << (i % 64);
+        c->ndead++;
+    }
+}
+
+/* Applies one change row to c, whose extras so far are the merge of
+ * prev's extras below r->id and the changes before r. e_prev is prev's
+ * extra for r->id, or NULL. */
+static recs_catalog_apply_status apply_row(struct recs_catalog *c, const struct recs_catalog *prev,
+                                           const struct recs_minhash *mh, const struct recs_row *r,
+                                           struct catalog_extra *e_prev, struct signer *signer)
+{
+    const struct catalog_base *b = c->base;
+    long row = base_find_id(b, r->id);
+    const struct recs_product *current = NULL;
+    const unsigned char *current_ids = NULL;
+    struct catalog_extra *e = NULL;
+    recs_catalog_apply_status status;
+    bool hashed = false;
+
+    if (e_prev != NULL) {
+        current = &e_prev->product;
+        current_ids = e_prev->ids;
+    } else if (row >= 0 && !catalog_dead(prev, (size_t)row)) {
+        current = &b->products[row];
+        current_ids = b->ids != NULL ? b->ids + (size_t)row * b->row_stride : NULL;
+    }
+    if (!r->deleted && current != NULL && same_row(current, r)) {
+        if (e_prev != NULL) { /* unchanged: keep it */
+            atomic_fetch_add(&e_prev->refs, 1);
+            c->extras[c->nextra++] = e_prev;
+        }
+        return RECS_CATALOG_APPLIED;
+    }
+    if (current != NULL)
+        c->content -= e_prev != NULL ? e_prev->row_hash : b->row_hashes[row];
+    if (row >= 0)
+        mark_dead(c, (size_t)row);
+    if (r->deleted)
+        return RECS_CATALOG_APPLIED;
+    status = make_extra(prev, mh, r, current, current_ids, signer, &e, &hashed);
+    if (status != RECS_CATALOG_APPLIED) {
+        extra_unref(e);
+        return status;
+    }
+    c->computed += hashed;
+    c->content += e->row_hash;
+    c->extras[c->nextra++] = e;
+    return RECS_CATALOG_APPLIED;
+}
+
+/* Merges prev's extras with the change rows (both ascending id) into c. */
+static recs_catalog_apply_status merge_changes(struct recs_catalog *c,
+                                               const struct recs_catalog *prev,
+                                               const struct recs_minhash *mh,
+                                               const struct recs_rows *changes)
+{
+    struct signer signer = {0};
+    recs_catalog_apply_status status = RECS_CATALOG_APPLIED;
+    size_t i = 0, j = 0;
+
+    while (status == RECS_CATALOG_APPLIED && (i < prev->nextra || j < changes->count)) {
+        struct catalog_extra *e = i < prev->nextra ? prev->extras[i] : NULL;
+        const struct recs_row *r = j < changes->count ? &changes->rows[j] : NULL;
+
+        if (r == NULL || (e != NULL && e->product.id < r->id)) {
+            atomic_fetch_add(&e->refs, 1);
+            c->extras[c->nextra++] = e;
+            i++;
+            continue;
+        }
+        bool same_id = e != NULL && e->product.id == r->id;
+        status = apply_row(c, prev, mh, r, same_id ? e : NULL, &signer);
+        i += same_id;
+        j++;
+    }
+    recs_scratch_destroy(signer.scratch);
+    free(signer.values);
+    return status;
+}
+
+recs_catalog_apply_status recs_catalog_apply(const struct recs_catalog *previous,
+                                             const struct recs_minhash *mh,
+                                             const struct recs_rows *changes,
+                                             struct recs_catalog **out)
+{
+    const struct catalog_base *b = previous->base;
+    size_t words = (b->count + 63) / 64;
+    recs_catalog_apply_status status = RECS_CATALOG_NO_MEMORY;
+    struct recs_catalog *c = catalog_new();
+
+    if (c == NULL)
+        return RECS_CATALOG_NO_MEMORY;
+    c->base = previous->base;
+    atomic_fetch_add(&c->base->refs, 1);
+    c->content = previous->content;
+    c->ndead = previous->ndead;
+    c->dead = calloc(words ? words : 1, sizeof(*c->dead));
+    c->extras = malloc((previous->nextra + changes->count + 1) * sizeof(*c->extras));
+    if (c->dead == NULL || c->extras == NULL || set_position(c, changes) != 0)
+        goto fail;
+    if (previous->dead != NULL)
+        memcpy(c->dead, previous->dead, words * sizeof(*c->dead));
+    status = merge_changes(c, previous, mh, changes);
+    if (status != RECS_CATALOG_APPLIED)
+        goto fail;
+    status = RECS_CATALOG_NO_MEMORY;
+    c->extra_slots = slug_table(c->nextra, extra_slug, c, &c->extra_slot_mask);
+    if (c->extra_slots == NULL)
+        goto fail;
+    c->version = version_of(c);
+    *out = c;
+    return RECS_CATALOG_APPLIED;
+fail:
+    catalog_free(c);
+    return status;
+}
+
+bool recs_catalog_wants_rebuild(const struct recs_catalog *catalog)
+{
+    size_t delta = catalog->nextra + catalog->ndead;
+    return delta > REBUILD_MIN_DELTA && delta > catalog->base->count / REBUILD_DELTA_SHARE;
 }
 
 void recs_catalog_ref(struct recs_catalog *catalog)
@@ -534,10 +936,8 @@ void recs_catalog_ref(struct recs_catalog *catalog)
 
 void recs_catalog_unref(struct recs_catalog *catalog)
 {
-    if (catalog != NULL && atomic_fetch_sub(&catalog->refs, 1) == 1) {
-        data_unref(catalog->data);
-        free(catalog);
-    }
+    if (catalog != NULL && atomic_fetch_sub(&catalog->refs, 1) == 1)
+        catalog_free(catalog);
 }
 
 int64_t recs_catalog_version(const struct recs_catalog *catalog)
@@ -545,24 +945,49 @@ int64_t recs_catalog_version(const struct recs_catalog *catalog)
     return catalog->version;
 }
 
+const char *recs_catalog_snapshot(const struct recs_catalog *catalog)
+{
+    return catalog->snapshot;
+}
+
+const char *recs_catalog_identity(const struct recs_catalog *catalog)
+{
+    return catalog->identity;
+}
+
 size_t recs_catalog_count(const struct recs_catalog *catalog)
 {
-    return catalog->data->count;
+    return catalog->base->count + catalog->nextra;
+}
+
+size_t recs_catalog_live_count(const struct recs_catalog *catalog)
+{
+    return catalog->base->count - catalog->ndead + catalog->nextra;
+}
+
+bool recs_catalog_live(const struct recs_catalog *catalog, size_t i)
+{
+    return !catalog_dead(catalog, i);
 }
 
 bool recs_catalog_has_signatures(const struct recs_catalog *catalog)
 {
-    return catalog->data->id_bytes != 0;
+    return catalog->base->id_bytes != 0;
 }
 
 size_t recs_catalog_bytes(const struct recs_catalog *catalog)
 {
-    return catalog->data->bytes;
+    const struct catalog_base *b = catalog->base;
+    size_t delta = catalog->dead != NULL ? (b->count + 63) / 64 * 8 : 0;
+
+    for (size_t i = 0; i < catalog->nextra; i++)
+        delta += sizeof(struct catalog_extra) + product_bytes(&catalog->extras[i]->product) + b->row_stride;
+    return b->bytes + delta;
 }
 
 size_t recs_catalog_computed(const struct recs_catalog *catalog)
 {
-    return catalog->shared ? 0 : catalog->data->computed;
+    return catalog->computed;
 }
 
 bool recs_catalog_shared(const struct recs_catalog *catalog)
@@ -570,21 +995,38 @@ bool recs_catalog_shared(const struct recs_catalog *catalog)
     return catalog->shared;
 }
 
+size_t recs_catalog_delta_count(const struct recs_catalog *catalog)
+{
+    return catalog->nextra;
+}
+
 const struct recs_product *recs_catalog_product(const struct recs_catalog *catalog, size_t i)
 {
-    return &catalog->data->products[i];
+    const struct catalog_base *b = catalog->base;
+    return i < b->count ? &b->products[i] : &catalog->extras[i - b->count]->product;
 }
 
 long recs_catalog_find(const struct recs_catalog *catalog, const char *slug)
 {
-    const struct catalog_data *d = catalog->data;
-    size_t s = recs_fnv1a64(slug, strlen(slug)) & d->slot_mask;
+    const struct catalog_base *b = catalog->base;
+    size_t s;
 
-    while (d->slots[s] != 0) {
-        size_t i = d->slots[s] - 1;
-        if (strcmp(d->products[i].slug, slug) == 0)
-            return (long)i;
-        s = (s + 1) & d->slot_mask;
+    /* a changed product's slug is the extra's; its base row is dead */
+    if (catalog->extra_slots != NULL) {
+        s = slug_slot(slug, catalog->extra_slot_mask);
+        while (catalog->extra_slots[s] != 0) {
+            size_t i = catalog->extra_slots[s] - 1;
+            if (strcmp(catalog->extras[i]->product.slug, slug) == 0)
+                return (long)(b->count + i);
+            s = (s + 1) & catalog->extra_slot_mask;
+        }
+    }
+    s = slug_slot(slug, b->slot_mask);
+    while (b->slots[s] != 0) {
+        size_t i = b->slots[s] - 1;
+        if (strcmp(b->products[i].slug, slug) == 0)
+            return catalog_dead(catalog, i) ? -1 : (long)i;
+        s = (s + 1) & b->slot_mask;
     }
     return -1;
 }
@@ -592,253 +1034,12 @@ long recs_catalog_find(const struct recs_catalog *catalog, const char *slug)
 uint32_t recs_catalog_matches(const struct recs_catalog *catalog, const struct recs_minhash *mh,
                               size_t a, size_t b)
 {
-    const struct catalog_data *d = catalog->data;
-    const void *ra = d->ids + a * d->row_stride, *rb = d->ids + b * d->row_stride;
+    const void *ra = catalog_row(catalog, a), *rb = catalog_row(catalog, b);
 
-    if (!d->products[a].has_signature || !d->products[b].has_signature)
+    if (!recs_catalog_product(catalog, a)->has_signature ||
+        !recs_catalog_product(catalog, b)->has_signature)
         return 0;
-    if (d->id_bytes == 2)
+    if (catalog->base->id_bytes == 2)
         return recs_minhash_matches16(mh, ra, rb);
     return recs_minhash_matches32(mh, ra, rb);
-}
-
-struct count_job {
-    const struct catalog_data *d;
-    size_t target;
-    const uint32_t *order;
-    /* One array of counters per worker: 16 bits suffice (K <= 8192) and
-     * keep them small enough for the first-level cache. */
-    uint16_t **counts;
-    atomic_int failed;
-};
-
-/* The lists of a large index lie far apart in memory, and one list's
- * counting is too long for the processor to start loading the next one by
- * itself: requesting the list PREFETCH_LISTS_AHEAD places on keeps the loop
- * from stalling on each list's first cache lines (at 10,000 products this
- * took scoring from 0.52 to 0.28 ms, see BENCHMARKS.md). The prefetch stays
- * inline: GCC drops calls to a helper whose only effect is prefetching. */
-#define PREFETCH_LISTS_AHEAD 4
-#define PREFETCH_BYTES_MAX 1024
-
-static void count_range(void *ctx, unsigned worker, size_t begin, size_t end)
-{
-    struct count_job *job = ctx;
-    const struct catalog_data *d = job->d;
-    uint16_t *counts = job->counts[worker];
-
-    if (counts == NULL) {
-        counts = job->counts[worker] = calloc(d->count ? d->count : 1, sizeof(*counts));
-        if (counts == NULL) {
-            atomic_store(&job->failed, 1);
-            return;
-        }
-    }
-    for (size_t i = begin; i < end; i++) {
-        uint32_t k = job->order[i], v = id_at(d, job->target, k);
-        uint32_t from = d->offsets[k][v], to = d->offsets[k][v + 1];
-        if (i + PREFETCH_LISTS_AHEAD < end) {
-            uint32_t nk = job->order[i + PREFETCH_LISTS_AHEAD], nv = id_at(d, job->target, nk);
-            const char *at =
-                (const char *)d->postings[nk] + (size_t)d->offsets[nk][nv] * d->index_bytes;
-            size_t bytes = (size_t)(d->offsets[nk][nv + 1] - d->offsets[nk][nv]) * d->index_bytes;
-            for (size_t b = 0; b < bytes && b < PREFETCH_BYTES_MAX; b += 64)
-                __builtin_prefetch(at + b);
-        }
-        if (d->index_bytes == 2) {
-            const uint16_t *p = (const uint16_t *)d->postings[k];
-            for (uint32_t o = from; o < to; o++)
-                counts[p[o]]++;
-        } else {
-            const uint32_t *p = (const uint32_t *)d->postings[k];
-            for (uint32_t o = from; o < to; o++)
-                counts[p[o]]++;
-        }
-    }
-}
-
-/* Counts through the inverted index, one increment per matching pair, over
- * the positions listed in order[0..npos). */
-static int count_postings(const struct catalog_data *d, size_t target, const uint32_t *order,
-                          uint32_t npos, unsigned threads, uint32_t *matches)
-{
-    struct count_job job = {.d = d, .target = target, .order = order};
-
-    threads = threads ? threads : 1;
-    memset(matches, 0, d->count * sizeof(*matches));
-    job.counts = calloc(threads, sizeof(*job.counts));
-    if (job.counts == NULL)
-        return -1;
-    recs_parallel_for(npos, 16, threads, count_range, &job);
-    for (unsigned u = 0; u < threads; u++) {
-        for (size_t i = 0; job.counts[u] != NULL && i < d->count; i++)
-            matches[i] += job.counts[u][i];
-        free(job.counts[u]);
-    }
-    free(job.counts);
-    return atomic_load(&job.failed) ? -1 : 0;
-}
-
-struct position {
-    uint32_t k, len; /* postings length of the target's id at k */
-};
-
-#define LENGTH_CLASSES 34 /* 0, then floor(log2(len)) + 1 for 32-bit lengths */
-
-static unsigned length_class(uint32_t len)
-{
-    return len == 0 ? 0 : 32u - (unsigned)__builtin_clz(len);
-}
-
-/* Orders positions by length class (powers of two), shortest first, in
- * O(K). Close enough to sorted for pruning, whose exactness does not depend
- * on the order: any lists may be skipped, only the savings change. */
-static void order_by_length(const struct position *in, uint32_t k, struct position *out)
-{
-    uint32_t next[LENGTH_CLASSES + 1] = {0};
-
-    for (uint32_t i = 0; i < k; i++)
-        next[length_class(in[i].len) + 1]++;
-    for (unsigned c = 1; c <= LENGTH_CLASSES; c++)
-        next[c] += next[c - 1];
-    for (uint32_t i = 0; i < k; i++)
-        out[next[length_class(in[i].len)]++] = in[i];
-}
-
-static int by_descending(const void *a, const void *b)
-{
-    uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
-    return (x < y) - (x > y);
-}
-
-/* theta: the limit-th best exact score among a sample of likely winners,
- * the products in the target's rarest postings. At least `limit` products
- * score theta or more, so the limit-th best of all does too. 0 when the
- * sample holds fewer than limit products. */
-static uint32_t sample_threshold(const struct recs_catalog *catalog, const struct recs_minhash *mh,
-                                 size_t target, size_t limit, const struct position *positions,
-                                 uint32_t *scratch, size_t scratch_len)
-{
-    const struct catalog_data *d = catalog->data;
-    size_t taken = 0;
-
-    for (uint32_t i = 0; i < d->k && taken < scratch_len; i++) {
-        uint32_t k = positions[i].k, v = id_at(d, target, k);
-        for (uint32_t o = d->offsets[k][v]; o < d->offsets[k][v + 1] && taken < scratch_len; o++) {
-            uint32_t p = posting_at(d, k, o);
-            bool seen = p == target;
-            for (size_t j = 0; j < taken && !seen; j++)
-                seen = scratch[j] == p;
-            if (!seen)
-                scratch[taken++] = p;
-        }
-    }
-    if (taken < limit)
-        return 0;
-    for (size_t j = 0; j < taken; j++)
-        scratch[j] = recs_catalog_matches(catalog, mh, target, scratch[j]);
-    qsort(scratch, taken, sizeof(*scratch), by_descending);
-    return scratch[limit - 1];
-}
-
-/* Exact matches for the products whose matches[] is at least need (all of
- * them when need is 0); the others get 0. */
-struct exact_job {
-    const struct recs_catalog *catalog;
-    const struct recs_minhash *mh;
-    size_t target;
-    uint32_t need;
-    uint32_t *matches;
-};
-
-static void exact_range(void *ctx, unsigned worker, size_t begin, size_t end)
-{
-    struct exact_job *job = ctx;
-
-    (void)worker;
-    for (size_t i = begin; i < end; i++) {
-        bool candidate = job->need == 0 || job->matches[i] >= job->need;
-        job->matches[i] =
-            candidate ? recs_catalog_matches(job->catalog, job->mh, job->target, i) : 0;
-    }
-}
-
-/* Exact matches of every product, scanning the ids. */
-static void score_every_product(const struct recs_catalog *catalog, const struct recs_minhash *mh,
-                                size_t target, unsigned threads, uint32_t *matches)
-{
-    struct exact_job job = {catalog, mh, target, 0, matches};
-    recs_parallel_for(catalog->data->count, PARALLEL_MIN_SCAN, threads, exact_range, &job);
-}
-
-int recs_catalog_score_top(const struct recs_catalog *catalog, const struct recs_minhash *mh,
-                           size_t target, size_t limit, unsigned threads, uint32_t *matches)
-{
-    const struct catalog_data *d = catalog->data;
-    size_t n = d->count, hits = 0, sample_len = limit * 4 + 64;
-    struct position *positions = NULL;
-    uint32_t *order = NULL, *sample = NULL, theta, skip, need;
-    int rc = -1;
-
-    if (!d->products[target].has_signature) {
-        memset(matches, 0, n * sizeof(*matches));
-        return 0;
-    }
-    if (d->offsets == NULL) { /* ids in the caches: scanning beats any counting */
-        score_every_product(catalog, mh, target, threads, matches);
-        return 0;
-    }
-    positions = malloc((size_t)d->k * 2 * sizeof(*positions)); /* as read, then ordered */
-    order = malloc(d->k * sizeof(*order));
-    sample = malloc(sample_len * sizeof(*sample));
-    if (positions == NULL || order == NULL || sample == NULL)
-        goto out;
-    for (uint32_t k = 0; k < d->k; k++) {
-        uint32_t v = id_at(d, target, k);
-        positions[k].k = k;
-        positions[k].len = d->offsets[k][v + 1] - d->offsets[k][v];
-        hits += positions[k].len;
-    }
-    /* An increment costs about as much as scanning INDEX_VS_SCAN ids from
-     * memory. */
-    if (hits * INDEX_VS_SCAN >= n * d->k) {
-        score_every_product(catalog, mh, target, threads, matches);
-        rc = 0;
-        goto out;
-    }
-    if (hits < PRUNE_MIN_HITS) {
-        /* so little to count that sorting and sampling would cost more */
-        for (uint32_t k = 0; k < d->k; k++)
-            order[k] = k;
-        rc = count_postings(d, target, order, d->k, 1, matches);
-        goto out;
-    }
-    order_by_length(positions, d->k, positions + d->k);
-    for (uint32_t k = 0; k < d->k; k++)
-        /* the counting sort writes each of the K slots once; the analyzer
-         * cannot follow it: NOLINTNEXTLINE(clang-analyzer-core.uninitialized.Assign) */
-        order[k] = positions[d->k + k].k;
-
-    /* Leaving out the `skip` longest lists costs any product at most skip
-     * matches: one whose count over the rest stays below theta - skip
-     * cannot reach theta, so only the others need an exact score. Half of
-     * theta balances the increments saved against the products checked. */
-    theta = limit > 0 && limit <= n - 1
-                ? sample_threshold(catalog, mh, target, limit, positions + d->k, sample, sample_len)
-                : 0;
-    skip = theta > 1 ? (theta - 1) / 2 : 0;
-    need = theta - skip;
-    if (count_postings(d, target, order, d->k - skip, hits >= PARALLEL_MIN_HITS ? threads : 1,
-                       matches) != 0)
-        goto out;
-    if (skip > 0) {
-        struct exact_job job = {catalog, mh, target, need, matches};
-        recs_parallel_for(n, PARALLEL_MIN_SCAN, threads, exact_range, &job);
-    }
-    rc = 0;
-out:
-    free(positions);
-    free(order);
-    free(sample);
-    return rc;
 }

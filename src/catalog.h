@@ -1,23 +1,22 @@
 /*
- * catalog.h - an immutable in-memory snapshot of the catalog: every product,
- * sorted by id, with a slug index and (optionally) its MinHash signature.
+ * catalog.h - immutable in-memory snapshots of the catalog: every product
+ * with a slug index and (optionally) its MinHash signature, built from plain
+ * rows (rows.h) and brought up to date by applying change sets.
  *
  * Signatures are stored interned: for each position k, every distinct 64-bit
  * value in the catalog gets a small id (16 bits when every position has fewer
  * than 65,536 distinct values, else 32 bits). Two products agree at k exactly
  * when their ids at k are equal, so comparing two products reads 3 KB (K =
- * 1500) instead of 12 KB and stays exact. Ids only mean something inside one
- * snapshot.
+ * 1500) instead of 12 KB and stays exact. Beside the ids, a snapshot keeps an
+ * inverted index: for each position and id, the products holding that id
+ * there (scoring uses it, see score.h).
  *
- * Beside the ids, a snapshot keeps an inverted index: for each position and
- * id, the products holding that id there. Scoring one target against all
- * products then costs one increment per matching (product, position) pair,
- * the sum of the target's matches, instead of n x K comparisons; when the
- * target's values are so common that this sum nears the scan, the scan is
- * used instead.
- *
- * Snapshots are reference-counted and shared by the requests reading them;
- * nothing in one changes after it is built, so readers need no lock.
+ * Applying a change set costs what it changes: a product whose text did not
+ * change keeps its ids (a price change hashes nothing), a changed text is
+ * signed once, and everything else is shared with the previous snapshot
+ * (catalog_private.h says how). Snapshots are reference-counted and shared
+ * by the requests reading them; nothing in one changes after it is made, so
+ * readers need no lock.
  */
 #ifndef RECS_CATALOG_H
 #define RECS_CATALOG_H
@@ -26,9 +25,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include <libpq-fe.h>
-
 #include "minhash.h"
+#include "rows.h"
 
 struct recs_product {
     int64_t id;
@@ -38,52 +36,76 @@ struct recs_product {
     const char *title;
     const char *description;
     const char *category; /* category slug, or NULL */
+    size_t title_len, description_len;
 };
 
 struct recs_catalog; /* a snapshot */
 
-/* Builds a snapshot from a result with the columns of recs_db_load_catalog
- * (id, slug, title, description, price_cents, category slug), ordered by id.
- * With signatures, every product is hashed and interned using up to threads
- * OpenMP threads; without, the snapshot holds the rows only (has_signature
- * then tells nothing: callers hash the texts themselves). When previous holds
- * exactly the same rows, its data is shared instead of rebuilt. Returns 0, or
- * -1 when memory runs out or a row is malformed. The caller owns *out. */
-int recs_catalog_build(const struct recs_minhash *mh, const PGresult *rows, int64_t version,
+/* Builds a snapshot from rows (ascending id, none deleted). With signatures,
+ * every product is hashed and interned using up to threads OpenMP threads;
+ * without, the snapshot holds the rows only (has_signature then tells
+ * nothing: callers hash the texts themselves). When previous holds exactly
+ * the same rows, its data is shared instead of rebuilt. Returns 0, or -1
+ * when memory runs out or a row is malformed. The caller owns *out. */
+int recs_catalog_build(const struct recs_minhash *mh, const struct recs_rows *rows,
                        bool signatures, const struct recs_catalog *previous, unsigned threads,
                        struct recs_catalog **out);
+
+typedef enum {
+    RECS_CATALOG_APPLIED = 0,
+    RECS_CATALOG_NO_MEMORY,
+    RECS_CATALOG_REBUILD, /* the ids ran out of room: build a new snapshot instead */
+} recs_catalog_apply_status;
+
+/* A new snapshot: previous with the change set applied (rows.h: each row
+ * is a product as it is now, or deleted), standing at changes' snapshot.
+ * previous is not modified. The caller owns *out. */
+recs_catalog_apply_status recs_catalog_apply(const struct recs_catalog *previous,
+                                             const struct recs_minhash *mh,
+                                             const struct recs_rows *changes,
+                                             struct recs_catalog **out);
+
+/* Whether the delta has grown so large that a fresh build would serve
+ * faster than base + delta. */
+bool recs_catalog_wants_rebuild(const struct recs_catalog *catalog);
 
 /* Reference counting: a new snapshot starts at one reference. */
 void recs_catalog_ref(struct recs_catalog *catalog);
 void recs_catalog_unref(struct recs_catalog *catalog);
 
+/* A value that is equal for snapshots of equal rows and differs otherwise
+ * (a hash of every row and of the catalog's identity; never negative), for
+ * entity tags. */
 int64_t recs_catalog_version(const struct recs_catalog *catalog);
+/* Where the snapshot stands (recs_rows): NULL when the catalog is not
+ * tracked by a change log. */
+const char *recs_catalog_snapshot(const struct recs_catalog *catalog);
+const char *recs_catalog_identity(const struct recs_catalog *catalog);
+
+/* The index space: products are 0 .. count - 1, some of which may be no
+ * longer current (see recs_catalog_live). */
 size_t recs_catalog_count(const struct recs_catalog *catalog);
+/* Products that exist in this snapshot. */
+size_t recs_catalog_live_count(const struct recs_catalog *catalog);
+bool recs_catalog_live(const struct recs_catalog *catalog, size_t i);
 bool recs_catalog_has_signatures(const struct recs_catalog *catalog);
-/* Bytes held by the snapshot's data (rows, strings, ids, index). */
+/* Bytes held by the snapshot's data (rows, strings, ids, index, delta). */
 size_t recs_catalog_bytes(const struct recs_catalog *catalog);
-/* Products hashed when this snapshot was built (0 when its data was shared). */
+/* Products hashed to make this snapshot (0 when its data was shared). */
 size_t recs_catalog_computed(const struct recs_catalog *catalog);
 /* Whether the data was shared with the previous snapshot. */
 bool recs_catalog_shared(const struct recs_catalog *catalog);
+/* Products carried in the delta (changed or added since the last build). */
+size_t recs_catalog_delta_count(const struct recs_catalog *catalog);
 
-/* The product at index i (0 <= i < count, ascending id). */
+/* The product at index i (0 <= i < count). */
 const struct recs_product *recs_catalog_product(const struct recs_catalog *catalog, size_t i);
-/* Index of the product with this slug, or -1. */
+/* Index of the live product with this slug, or -1. */
 long recs_catalog_find(const struct recs_catalog *catalog, const char *slug);
 
 /* matches between products a and b (indexes); 0 when either has no
  * signature. Only for snapshots built with signatures. */
 uint32_t recs_catalog_matches(const struct recs_catalog *catalog, const struct recs_minhash *mh,
                               size_t a, size_t b);
-
-/* Scores every product against target for a top-`limit` ranking, with up
- * to threads OpenMP threads: afterwards matches[i] is exact for every
- * product that can be among the best `limit` (by matches, then id), and
- * for any other product a value below all of those (it may be 0). The
- * ranking taken from matches is therefore exact. Only for snapshots built
- * with signatures. Returns 0, or -1 when memory runs out. */
-int recs_catalog_score_top(const struct recs_catalog *catalog, const struct recs_minhash *mh,
-                           size_t target, size_t limit, unsigned threads, uint32_t *matches);
 
 #endif

@@ -37,6 +37,8 @@
 #include <string.h>
 #include <time.h>
 
+#include <libpq-fe.h>
+
 #include "log.h"
 #include "metrics.h"
 
@@ -44,26 +46,67 @@
 #define BACKOFF_MAX_MS 1000u
 #define QUERY_GRACE_MS 1000u /* client-side wait beyond statement_timeout */
 
-enum statement { STMT_PING, STMT_VERSION, STMT_CATALOG };
+enum statement { STMT_PING, STMT_CATALOG_TRACKED, STMT_CATALOG, STMT_CHANGES };
+
+/* The catalog's identity (see rows.h): the random epoch of
+ * sql/002_catalog_changes.sql and the oids of the database and the tables,
+ * which change when any of them is recreated. */
+#define IDENTITY                                                                                   \
+    "concat_ws(':', v.epoch, (SELECT oid FROM pg_database WHERE datname = current_database()), "   \
+    "'products'::regclass::oid, 'categories'::regclass::oid)"
+#define PRODUCT_COLUMNS "p.slug, p.title, p.description, p.price_cents::text, c.slug"
+
+/* Every statement that reads products returns columns id, slug, title,
+ * description, price_cents, category slug, and the tracked ones a header
+ * row (id NULL) with the snapshot, the identity and whether to reload. One
+ * statement, so the rows and the snapshot they are read under agree. */
+enum { COL_ID, COL_SLUG, COL_TITLE, COL_DESCRIPTION, COL_PRICE, COL_CATEGORY, COL_SNAPSHOT,
+       COL_IDENTITY, COL_RELOAD, NCOLS };
 
 static const struct {
     const char *name, *sql;
 } statements[] = {
     [STMT_PING] = {"recs_ping", "SELECT 1"},
-    [STMT_VERSION] = {"recs_version",
-                      "SELECT (version # epoch) & 9223372036854775807 FROM recs_catalog_version"},
+    [STMT_CATALOG_TRACKED] =
+        {"recs_catalog_tracked",
+         "SELECT NULL::bigint, NULL, NULL, NULL, NULL, NULL, pg_current_snapshot()::text, " IDENTITY
+         ", 'f' FROM recs_catalog_version v "
+         /* names every column and table the change statement reads, so an
+          * older schema counts as one without a log */
+         "WHERE v.floor >= '0' AND NOT EXISTS (SELECT 1 FROM recs_catalog_changes WHERE false) "
+         "UNION ALL (SELECT p.id, " PRODUCT_COLUMNS ", NULL, NULL, NULL "
+         "FROM products p LEFT JOIN categories c ON c.id = p.category_id ORDER BY p.id)"},
     [STMT_CATALOG] = {"recs_catalog",
-                      "SELECT p.id, p.slug, p.title, p.description, p.price_cents, c.slug "
+                      "SELECT p.id, " PRODUCT_COLUMNS ", NULL, NULL, NULL "
                       "FROM products p LEFT JOIN categories c ON c.id = p.category_id "
                       "ORDER BY p.id"},
+    /* The log rows that snapshot $1 could not see, and the products they
+     * name as they are now (a product gone has NULL columns). The OFFSET 0
+     * fences keep the lookups on the indexes whatever the planner guesses
+     * about the log. */
+    [STMT_CHANGES] =
+        {"recs_changes",
+         "WITH prev AS (SELECT $1::pg_snapshot AS s), "
+         "ch AS (SELECT c.product_id, c.category_id, c.reset FROM recs_catalog_changes c, prev "
+         "WHERE c.xid >= pg_snapshot_xmin(prev.s) AND NOT pg_visible_in_snapshot(c.xid, prev.s)), "
+         "ids AS (SELECT product_id AS id FROM ch WHERE product_id IS NOT NULL UNION "
+         "SELECT q.id FROM (SELECT DISTINCT category_id FROM ch WHERE category_id IS NOT NULL) cc, "
+         "LATERAL (SELECT p.id FROM products p WHERE p.category_id = cc.category_id OFFSET 0) q) "
+         "SELECT NULL::bigint, NULL, NULL, NULL, NULL, NULL, pg_current_snapshot()::text, " IDENTITY
+         ", (EXISTS (SELECT 1 FROM ch WHERE reset) OR v.floor >= pg_snapshot_xmin(prev.s) "
+         "OR pg_snapshot_xmax(pg_current_snapshot()) < pg_snapshot_xmax(prev.s))::text "
+         "FROM recs_catalog_version v, prev "
+         "UNION ALL SELECT ids.id, r.* FROM ids LEFT JOIN LATERAL (SELECT " PRODUCT_COLUMNS
+         ", NULL, NULL, NULL FROM products p LEFT JOIN categories c ON c.id = p.category_id "
+         "WHERE p.id = ids.id OFFSET 0) r ON true"},
 };
 
 struct recs_db_conn {
     PGconn *pg;         /* NULL while the slot is empty */
     struct recs_db *db; /* the pool it belongs to */
     unsigned prepared;  /* bit (1 << statement): prepared on this session */
-    bool version_known; /* whether has_version has been found out */
-    bool has_version;   /* the database has recs_catalog_version */
+    bool tracked_known; /* whether tracked has been found out */
+    bool tracked;       /* the database has the change log */
     bool in_use;
     bool broken; /* a query failed in a way that leaves the session unusable */
 };
@@ -120,7 +163,8 @@ int recs_db_create(const struct recs_db_options *opts, struct recs_db **out)
     pthread_condattr_t attr;
     bool lock_made = false;
 
-    if (opts == NULL || opts->conninfo == NULL || opts->pool_size == 0)
+    /* the pool shares libpq between threads */
+    if (opts == NULL || opts->conninfo == NULL || opts->pool_size == 0 || !PQisthreadsafe())
         return -1;
     db = calloc(1, sizeof(*db));
     if (db == NULL)
@@ -352,7 +396,7 @@ recs_db_status recs_db_acquire(struct recs_db *db, struct recs_db_conn **out)
                     db->backoff_ms = BACKOFF_MIN_MS;
                     slot->pg = pg;
                     slot->prepared = 0;
-                    slot->version_known = false;
+                    slot->tracked_known = false;
                     db->connected++;
                     atomic_store(&db->up, 1);
                     pthread_mutex_unlock(&db->lock);
@@ -442,7 +486,7 @@ static recs_db_status failed_round_trip(struct recs_db_conn *conn, const char *w
 }
 
 /* Prepares statement s on the connection unless it already is. A missing
- * table (42P01) is reported through *missing_table when that is given,
+ * table or column (42P01, 42703) is reported through *missing_table when that is given,
  * without logging. */
 static recs_db_status prepare(struct recs_db_conn *conn, enum statement s, bool *missing_table)
 {
@@ -460,7 +504,7 @@ static recs_db_status prepare(struct recs_db_conn *conn, enum statement s, bool 
         conn->prepared |= 1u << s;
         return RECS_DB_OK;
     }
-    if (missing_table != NULL && sqlstate_is(res, "42P01")) {
+    if (missing_table != NULL && (sqlstate_is(res, "42P01") || sqlstate_is(res, "42703"))) {
         *missing_table = true;
         PQclear(res);
         return RECS_DB_ERROR;
@@ -476,8 +520,10 @@ static recs_db_status prepare(struct recs_db_conn *conn, enum statement s, bool 
     return status;
 }
 
-/* Runs statement s (preparing it first if need be). */
-static recs_db_status exec_statement(struct recs_db_conn *conn, enum statement s, PGresult **out)
+/* Runs statement s (preparing it first if need be) with the given text
+ * parameters. */
+static recs_db_status exec_statement(struct recs_db_conn *conn, enum statement s, int nparams,
+                                     const char *const *params, PGresult **out)
 {
     bool timed_out;
     PGresult *res;
@@ -485,9 +531,9 @@ static recs_db_status exec_statement(struct recs_db_conn *conn, enum statement s
 
     if (status != RECS_DB_OK)
         return status;
-    res = await_result(conn->pg,
-                       PQsendQueryPrepared(conn->pg, statements[s].name, 0, NULL, NULL, NULL, 0),
-                       conn->db->query_timeout_ms, &timed_out);
+    res = await_result(
+        conn->pg, PQsendQueryPrepared(conn->pg, statements[s].name, nparams, params, NULL, NULL, 0),
+        conn->db->query_timeout_ms, &timed_out);
     if (res != NULL && PQresultStatus(res) == PGRES_TUPLES_OK) {
         *out = res;
         return RECS_DB_OK;
@@ -497,39 +543,141 @@ static recs_db_status exec_statement(struct recs_db_conn *conn, enum statement s
     return status;
 }
 
-recs_db_status recs_db_catalog_version(struct recs_db_conn *conn, int64_t *version, bool *supported)
+static int parse_int64(const char *s, int64_t *out)
+{
+    char *end;
+    long long v;
+
+    errno = 0;
+    v = strtoll(s, &end, 10);
+    if (errno != 0 || end == s || *end != '\0')
+        return -1;
+    *out = v;
+    return 0;
+}
+
+static int by_id(const void *a, const void *b)
+{
+    int64_t x = ((const struct recs_row *)a)->id, y = ((const struct recs_row *)b)->id;
+    return (x > y) - (x < y);
+}
+
+/* Fills out from a result of one of the product statements: the header row
+ * (if any) gives snapshot, identity and reload, every other row a product
+ * in ascending id. Returns 0, or -1 for a malformed result or no memory. */
+static int rows_from_result(PGresult *res, struct recs_rows *out)
+{
+    size_t n = (size_t)PQntuples(res);
+    bool sorted = true;
+
+    memset(out, 0, sizeof(*out));
+    if (PQnfields(res) != NCOLS)
+        return -1;
+    out->rows = calloc(n ? n : 1, sizeof(*out->rows));
+    if (out->rows == NULL)
+        return -1;
+    for (int i = 0; i < (int)n; i++) {
+        struct recs_row *r = &out->rows[out->count];
+        int64_t price;
+
+        if (PQgetisnull(res, i, COL_ID)) {
+            if (PQgetisnull(res, i, COL_SNAPSHOT) || PQgetisnull(res, i, COL_IDENTITY))
+                goto fail;
+            out->snapshot = PQgetvalue(res, i, COL_SNAPSHOT);
+            out->identity = PQgetvalue(res, i, COL_IDENTITY);
+            out->reload = strcmp(PQgetvalue(res, i, COL_RELOAD), "true") == 0;
+            continue;
+        }
+        if (parse_int64(PQgetvalue(res, i, COL_ID), &r->id) != 0)
+            goto fail;
+        r->deleted = PQgetisnull(res, i, COL_SLUG);
+        if (!r->deleted) {
+            if (PQgetisnull(res, i, COL_TITLE) || PQgetisnull(res, i, COL_DESCRIPTION) ||
+                parse_int64(PQgetvalue(res, i, COL_PRICE), &price) != 0 || price < INT32_MIN ||
+                price > INT32_MAX)
+                goto fail;
+            r->price_cents = (int32_t)price;
+            r->slug = PQgetvalue(res, i, COL_SLUG);
+            r->title = PQgetvalue(res, i, COL_TITLE);
+            r->title_len = (size_t)PQgetlength(res, i, COL_TITLE);
+            r->description = PQgetvalue(res, i, COL_DESCRIPTION);
+            r->description_len = (size_t)PQgetlength(res, i, COL_DESCRIPTION);
+            r->category = PQgetisnull(res, i, COL_CATEGORY) ? NULL : PQgetvalue(res, i, COL_CATEGORY);
+        }
+        if (out->count > 0 && r->id <= out->rows[out->count - 1].id)
+            sorted = false;
+        out->count++;
+    }
+    /* ORDER BY inside a UNION ALL branch is kept by a serial plan, but is
+     * not promised; a change set comes in any order. */
+    if (!sorted)
+        qsort(out->rows, out->count, sizeof(*out->rows), by_id);
+    for (size_t i = 1; i < out->count; i++) {
+        if (out->rows[i].id == out->rows[i - 1].id)
+            goto fail;
+    }
+    out->owner = res;
+    return 0;
+fail:
+    free(out->rows);
+    memset(out, 0, sizeof(*out));
+    return -1;
+}
+
+/* Runs a product statement into out. */
+static recs_db_status read_rows(struct recs_db_conn *conn, enum statement s, int nparams,
+                                const char *const *params, struct recs_rows *out)
 {
     PGresult *res = NULL;
-    recs_db_status status;
+    recs_db_status status = exec_statement(conn, s, nparams, params, &res);
 
-    *supported = false;
-    if (!conn->version_known) {
-        bool missing = false;
-        status = prepare(conn, STMT_VERSION, &missing);
-        if (status != RECS_DB_OK && !missing)
-            return status;
-        conn->has_version = !missing;
-        conn->version_known = true;
-    }
-    if (!conn->has_version)
-        return RECS_DB_OK;
-    *supported = true;
-    status = exec_statement(conn, STMT_VERSION, &res);
     if (status != RECS_DB_OK)
         return status;
-    if (PQntuples(res) != 1 || PQgetisnull(res, 0, 0)) {
+    if (rows_from_result(res, out) != 0) {
+        recs_log_error("db_query", "%s returned malformed rows", statements[s].name);
         PQclear(res);
-        *supported = false; /* the singleton row was removed: fall back */
-        return RECS_DB_OK;
+        return RECS_DB_ERROR;
     }
-    *version = strtoll(PQgetvalue(res, 0, 0), NULL, 10);
-    PQclear(res);
     return RECS_DB_OK;
 }
 
-recs_db_status recs_db_load_catalog(struct recs_db_conn *conn, PGresult **result)
+recs_db_status recs_db_load_catalog(struct recs_db_conn *conn, struct recs_rows *out)
 {
-    return exec_statement(conn, STMT_CATALOG, result);
+    recs_db_status status;
+
+    if (!conn->tracked_known) {
+        bool missing = false;
+        status = prepare(conn, STMT_CATALOG_TRACKED, &missing);
+        if (status != RECS_DB_OK && !missing)
+            return status;
+        conn->tracked = !missing;
+        conn->tracked_known = true;
+    }
+    status = read_rows(conn, conn->tracked ? STMT_CATALOG_TRACKED : STMT_CATALOG, 0, NULL, out);
+    /* without its singleton row the log cannot be read: plain catalog */
+    if (status == RECS_DB_OK && out->snapshot == NULL)
+        out->identity = NULL;
+    return status;
+}
+
+recs_db_status recs_db_load_changes(struct recs_db_conn *conn, const char *since,
+                                    struct recs_rows *out)
+{
+    recs_db_status status = read_rows(conn, STMT_CHANGES, 1, &since, out);
+
+    /* the log's singleton row is gone: the caller reads everything */
+    if (status == RECS_DB_OK && out->snapshot == NULL)
+        out->reload = true;
+    return status;
+}
+
+void recs_db_rows_free(struct recs_rows *rows)
+{
+    if (rows == NULL)
+        return;
+    PQclear(rows->owner);
+    free(rows->rows);
+    memset(rows, 0, sizeof(*rows));
 }
 
 recs_db_status recs_db_ping(struct recs_db *db)
@@ -540,7 +688,7 @@ recs_db_status recs_db_ping(struct recs_db *db)
 
     if (status != RECS_DB_OK)
         return status;
-    status = exec_statement(conn, STMT_PING, &res);
+    status = exec_statement(conn, STMT_PING, 0, NULL, &res);
     PQclear(res);
     atomic_store(&db->up, status == RECS_DB_OK);
     recs_db_release(db, conn);

@@ -9,6 +9,7 @@
  * the database is down instead of each waiting for a connect timeout).
  * An idle connection the server has closed is replaced when it is checked
  * out, and no round trip waits longer than statement_timeout + 1 s.
+ * This is the only module that knows libpq.
  */
 #ifndef RECS_DB_H
 #define RECS_DB_H
@@ -16,7 +17,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-#include <libpq-fe.h>
+#include "rows.h"
 
 typedef enum {
     RECS_DB_OK = 0,
@@ -39,7 +40,7 @@ struct recs_db;      /* the pool */
 struct recs_db_conn; /* one checked-out connection */
 
 /* Creates the pool (no connection is made yet). Returns 0, or -1 when memory
- * runs out or the options are invalid. The caller owns *out. */
+ * runs out, the options are invalid or libpq is not thread-safe. The caller owns *out. */
 int recs_db_create(const struct recs_db_options *opts, struct recs_db **out);
 /* Closes every connection. All connections must have been released. */
 void recs_db_destroy(struct recs_db *db);
@@ -50,19 +51,22 @@ void recs_db_destroy(struct recs_db *db);
 recs_db_status recs_db_acquire(struct recs_db *db, struct recs_db_conn **out);
 void recs_db_release(struct recs_db *db, struct recs_db_conn *conn);
 
-/* The catalog version (sql/002_catalog_version.sql): a value that changes
- * with every change to the catalog, to be compared for equality only (it
- * mixes in a random epoch, so it does not grow; it is never negative).
- * *supported is false when
- * the database has no version table; the caller must then read the catalog
- * on every request. */
-recs_db_status recs_db_catalog_version(struct recs_db_conn *conn, int64_t *version,
-                                       bool *supported);
+/* The whole catalog in one statement, products in ascending id. With the
+ * change log (sql/002_catalog_changes.sql) out->snapshot and ->identity say
+ * where the read stood; without it they are NULL and the caller must read
+ * the catalog on every request. On RECS_DB_OK the caller owns *out and
+ * frees it with recs_db_rows_free. */
+recs_db_status recs_db_load_catalog(struct recs_db_conn *conn, struct recs_rows *out);
 
-/* Every product, ordered by id, as columns id, slug, title, description,
- * price_cents, category slug (NULL when none). On RECS_DB_OK the caller owns
- * *result and PQclear()s it. */
-recs_db_status recs_db_load_catalog(struct recs_db_conn *conn, PGresult **result);
+/* The products changed since the read taken under snapshot since (a
+ * recs_rows snapshot), as they are now (deleted ones flagged), with the new
+ * snapshot and the identity. out->reload asks for a whole new read instead.
+ * On RECS_DB_OK the caller owns *out (recs_db_rows_free). */
+recs_db_status recs_db_load_changes(struct recs_db_conn *conn, const char *since,
+                                    struct recs_rows *out);
+
+/* Frees what a load returned (NULL or already freed is fine). */
+void recs_db_rows_free(struct recs_rows *rows);
 
 /* One round trip on a pooled connection: is the database answering? */
 recs_db_status recs_db_ping(struct recs_db *db);

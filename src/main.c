@@ -155,7 +155,7 @@ int main(int argc, char **argv)
         .statement_timeout_ms = cfg.statement_timeout_ms,
         .acquire_timeout_ms = cfg.db_acquire_timeout_ms,
     };
-    if (!PQisthreadsafe() || recs_db_create(&db_opts, &db) != 0) {
+    if (recs_db_create(&db_opts, &db) != 0) {
         recs_log_error("start", "cannot create the database pool");
         goto out;
     }

@@ -272,7 +272,7 @@ size_t recs_metrics_render(const struct recs_metrics_gauges *gauges, char *buf, 
 
     counter(&o, "recs_scoring_candidates_total", "Candidate products compared while scoring.",
             &m.scoring_candidates);
-    counter(&o, "recs_catalog_refreshes_total", "Signature snapshots rebuilt from the database.",
+    counter(&o, "recs_catalog_refreshes_total", "Snapshot refreshes from the database (change sets and full reads).",
             &m.refreshes);
     header(&o, "recs_catalog_refresh_seconds_total", "counter",
            "Time spent rebuilding signature snapshots.");
@@ -298,10 +298,13 @@ size_t recs_metrics_render(const struct recs_metrics_gauges *gauges, char *buf, 
     header(&o, "recs_cache_products", "gauge", "Products in the current signature snapshot.");
     emit(&o, "recs_cache_products %" PRIu64 "\n", g->cache_products);
     header(&o, "recs_cache_version", "gauge",
-           "Catalog version of the current snapshot, -1 if none.");
+           "Content version of the current snapshot (a hash of its rows), -1 if none.");
     emit(&o, "recs_cache_version %" PRId64 "\n", g->cache_version);
     header(&o, "recs_cache_bytes", "gauge", "Bytes held by the current snapshot's entries.");
     emit(&o, "recs_cache_bytes %" PRIu64 "\n", g->cache_bytes);
+    header(&o, "recs_cache_delta_products", "gauge",
+           "Products changed or added since the current snapshot's last full build.");
+    emit(&o, "recs_cache_delta_products %" PRIu64 "\n", g->cache_delta);
 
     header(&o, "recs_build_info", "gauge", "Build version and hashing kernel; always 1.");
     emit(&o, "recs_build_info{version=\"%s\",kernel=\"%s\"} 1\n", build_version, build_kernel);

@@ -31,6 +31,7 @@ struct recs_metrics_gauges {
     uint64_t cache_products;    /* products in the current snapshot */
     int64_t cache_version;      /* catalog version of the snapshot, -1 if none */
     uint64_t cache_bytes;       /* bytes held by the snapshot's entries */
+    uint64_t cache_delta;       /* products changed since the snapshot's last build */
     int db_up;                  /* 1 if the last database round trip succeeded */
 };
 
@@ -43,8 +44,9 @@ void recs_metrics_observe_request(recs_route route, unsigned status, double seco
 /* Time spent scoring one request (signatures + comparison + ranking), and
  * how many candidates it compared. */
 void recs_metrics_observe_scoring(double seconds, uint64_t candidates);
-/* The snapshot was rebuilt from the database (seconds it took, signatures
- * computed afresh versus reused from the previous snapshot). */
+/* The snapshot was brought up to date from the database, by a change set
+ * or a whole read (seconds it took, signatures computed afresh versus
+ * reused from the previous snapshot). */
 void recs_metrics_observe_refresh(double seconds, uint64_t computed, uint64_t reused);
 /* A database operation failed (connect, query). */
 void recs_metrics_count_db_error(void);

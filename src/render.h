@@ -10,7 +10,7 @@
 #include <stdint.h>
 
 #include "catalog.h"
-#include "rank.h"
+#include "score.h"
 
 /* {"product": {...}, "recommendations": [...]} for target and ranked[0..n). */
 char *recs_render_recommendations(const struct recs_catalog *catalog, size_t target,

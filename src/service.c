@@ -2,16 +2,19 @@
  * service.c - the recommendation request from database to JSON body.
  *
  * The current snapshot is a reference-counted pointer behind a mutex held
- * only to swap or take a reference. A rebuild happens under a second mutex,
- * so when the catalog changes one request rebuilds and the others that need
- * the new version wait for it rather than all rebuilding at once.
+ * only to swap or take a reference; readers score it without any lock.
  *
- * Version checks are shared: a request may use the answer of any version
- * query that started after the request arrived, because that answer
- * describes the database at a moment inside the request. So one query at a
- * time runs, and it answers every request that arrived while the previous
- * one was in flight: under load the database sees a handful of tiny queries
- * per round trip time instead of one per request.
+ * Freshness is one shared step, the refresh: ask the database what changed
+ * since the current snapshot (one small statement), apply that change set
+ * (catalog.h: it costs what it changes) and publish the result. A request
+ * may use any refresh that started after it arrived, because that refresh
+ * describes the database at a moment inside the request. So one refresh
+ * runs at a time, and it serves every request that arrived while the
+ * previous one was in flight: under load the database sees a handful of
+ * tiny statements per round trip time, and a change is fetched and applied
+ * once for all the requests waiting for it. A whole new read happens only
+ * at start, after a TRUNCATE or a restore, when the delta has grown large,
+ * or on every refresh for a database without the change log.
  */
 #include "service.h"
 
@@ -25,28 +28,25 @@
 #include "catalog.h"
 #include "log.h"
 #include "metrics.h"
-#include "rank.h"
 #include "render.h"
 #include "route.h"
+#include "score.h"
 
-/* The shared version check (see the top of the file). Queries are numbered
- * in the order they start; only one runs at a time. */
-struct version_gate {
+/* The shared refresh (see the top of the file). Refreshes are numbered in
+ * the order they start; only one runs at a time. */
+struct refresh_gate {
     pthread_mutex_t lock;
     pthread_cond_t finished_cond;
-    uint64_t started;  /* number of the last query started */
-    uint64_t finished; /* number of the last query finished; its answer: */
+    uint64_t started;  /* number of the last refresh started */
+    uint64_t finished; /* number of the last refresh finished; its outcome: */
     bool running;
     recs_db_status status;
-    int64_t version;
-    bool versioned;
 };
 
 struct recs_service {
     struct recs_service_options opts;
-    struct version_gate gate;
+    struct refresh_gate gate;
     pthread_mutex_t current_lock;
-    pthread_mutex_t refresh_lock;
     struct recs_catalog *current; /* holds one reference; NULL before the first load */
     atomic_uint inflight;
     atomic_bool stopping;
@@ -62,36 +62,30 @@ static double now_seconds(void)
 int recs_service_create(const struct recs_service_options *opts, struct recs_service **out)
 {
     struct recs_service *svc = calloc(1, sizeof(*svc));
+    int made = 0;
 
     if (svc == NULL)
         return -1;
     svc->opts = *opts;
     if (svc->opts.score_threads == 0)
         svc->opts.score_threads = 1;
-    if (pthread_mutex_init(&svc->current_lock, NULL) != 0) {
-        free(svc);
-        return -1;
-    }
-    if (pthread_mutex_init(&svc->refresh_lock, NULL) != 0) {
-        pthread_mutex_destroy(&svc->current_lock);
-        free(svc);
-        return -1;
-    }
-    if (pthread_mutex_init(&svc->gate.lock, NULL) != 0) {
-        pthread_mutex_destroy(&svc->refresh_lock);
-        pthread_mutex_destroy(&svc->current_lock);
-        free(svc);
-        return -1;
-    }
-    if (pthread_cond_init(&svc->gate.finished_cond, NULL) != 0) {
-        pthread_mutex_destroy(&svc->gate.lock);
-        pthread_mutex_destroy(&svc->refresh_lock);
-        pthread_mutex_destroy(&svc->current_lock);
-        free(svc);
-        return -1;
-    }
+    if (pthread_mutex_init(&svc->current_lock, NULL) != 0)
+        goto fail;
+    made++;
+    if (pthread_mutex_init(&svc->gate.lock, NULL) != 0)
+        goto fail;
+    made++;
+    if (pthread_cond_init(&svc->gate.finished_cond, NULL) != 0)
+        goto fail;
     *out = svc;
     return 0;
+fail:
+    if (made > 1)
+        pthread_mutex_destroy(&svc->gate.lock);
+    if (made > 0)
+        pthread_mutex_destroy(&svc->current_lock);
+    free(svc);
+    return -1;
 }
 
 void recs_service_destroy(struct recs_service *svc)
@@ -101,7 +95,6 @@ void recs_service_destroy(struct recs_service *svc)
     recs_catalog_unref(svc->current);
     pthread_cond_destroy(&svc->gate.finished_cond);
     pthread_mutex_destroy(&svc->gate.lock);
-    pthread_mutex_destroy(&svc->refresh_lock);
     pthread_mutex_destroy(&svc->current_lock);
     free(svc);
 }
@@ -136,29 +129,29 @@ static void publish(struct recs_service *svc, struct recs_catalog *c)
     recs_catalog_unref(old);
 }
 
-/* Reads every row and builds a snapshot from them, reusing previous. The
- * connection is released before hashing, which may take long. */
+/* Reads every row and builds a snapshot from them, sharing previous's data
+ * when the rows are the same. The connection is released before hashing,
+ * which may take long. */
 static recs_db_status build_from_db(struct recs_service *svc, struct recs_db_conn *conn,
-                                    int64_t version, const struct recs_catalog *previous,
-                                    unsigned threads, struct recs_catalog **out)
+                                    const struct recs_catalog *previous, unsigned threads,
+                                    struct recs_catalog **out)
 {
-    PGresult *rows = NULL;
+    struct recs_rows rows;
     recs_db_status status = recs_db_load_catalog(conn, &rows);
     double start = now_seconds();
 
     recs_db_release(svc->opts.db, conn);
     if (status != RECS_DB_OK)
         return status;
-    if (recs_catalog_build(svc->opts.mh, rows, version, svc->opts.cache, previous, threads, out) !=
-        0) {
-        PQclear(rows);
+    if (recs_catalog_build(svc->opts.mh, &rows, svc->opts.cache, previous, threads, out) != 0) {
+        recs_db_rows_free(&rows);
         recs_log_error("catalog_build", "building the catalog snapshot failed");
         return RECS_DB_ERROR;
     }
-    PQclear(rows);
-    /* A build frees about as much as it keeps (rows, token sets, interning
-     * dictionaries on every thread); hand that back rather than holding it
-     * in the allocator's per-thread arenas for the life of the process. */
+    recs_db_rows_free(&rows);
+    /* A build frees about as much as it keeps (rows, token sets, per-thread
+     * scratch); hand that back rather than holding it in the allocator's
+     * per-thread arenas for the life of the process. */
     if (svc->opts.cache) {
         malloc_trim(0);
         recs_metrics_observe_refresh(now_seconds() - start, recs_catalog_computed(*out),
@@ -167,37 +160,98 @@ static recs_db_status build_from_db(struct recs_service *svc, struct recs_db_con
     return RECS_DB_OK;
 }
 
-static recs_db_status query_version(struct recs_service *svc, int64_t *version, bool *versioned)
+static recs_db_status load_everything(struct recs_service *svc, const struct recs_catalog *previous,
+                                      unsigned threads, struct recs_catalog **out)
 {
     struct recs_db_conn *conn = NULL;
     recs_db_status status = recs_db_acquire(svc->opts.db, &conn);
 
+    return status == RECS_DB_OK ? build_from_db(svc, conn, previous, threads, out) : status;
+}
+
+/* Brings snap up to date through its change set. *out is the new snapshot
+ * (snap itself, with a reference, when nothing changed), or NULL when a
+ * whole new read is needed. */
+static recs_db_status apply_changes(struct recs_service *svc, struct recs_catalog *snap,
+                                    struct recs_catalog **out)
+{
+    struct recs_db_conn *conn = NULL;
+    struct recs_rows rows;
+    recs_db_status status = recs_db_acquire(svc->opts.db, &conn);
+    double start = now_seconds();
+    recs_catalog_apply_status applied;
+    size_t changed;
+
+    *out = NULL;
     if (status != RECS_DB_OK)
         return status;
-    status = recs_db_catalog_version(conn, version, versioned);
+    status = recs_db_load_changes(conn, recs_catalog_snapshot(snap), &rows);
     recs_db_release(svc->opts.db, conn);
+    if (status != RECS_DB_OK)
+        return status;
+    if (rows.reload || rows.identity == NULL ||
+        strcmp(rows.identity, recs_catalog_identity(snap)) != 0) {
+        recs_db_rows_free(&rows);
+        return RECS_DB_OK;
+    }
+    if (rows.count == 0) { /* nothing new: keep the snapshot, and its place */
+        recs_db_rows_free(&rows);
+        recs_catalog_ref(snap);
+        *out = snap;
+        return RECS_DB_OK;
+    }
+    applied = recs_catalog_apply(snap, svc->opts.mh, &rows, out);
+    changed = rows.count;
+    recs_db_rows_free(&rows);
+    if (applied == RECS_CATALOG_NO_MEMORY) {
+        recs_log_error("catalog_apply", "applying a change set failed: out of memory");
+        return RECS_DB_ERROR;
+    }
+    if (applied == RECS_CATALOG_REBUILD)
+        return RECS_DB_OK;
+    recs_metrics_observe_refresh(now_seconds() - start, recs_catalog_computed(*out),
+                                 changed - recs_catalog_computed(*out));
+    if (recs_catalog_wants_rebuild(*out)) {
+        recs_catalog_unref(*out);
+        *out = NULL;
+    }
+    return RECS_DB_OK;
+}
+
+/* One refresh: the current snapshot brought up to date and published. */
+static recs_db_status refresh(struct recs_service *svc, unsigned threads)
+{
+    struct recs_catalog *snap = current_ref(svc), *next = NULL;
+    recs_db_status status = RECS_DB_OK;
+
+    if (snap != NULL && recs_catalog_snapshot(snap) != NULL)
+        status = apply_changes(svc, snap, &next);
+    if (status == RECS_DB_OK && next == NULL)
+        status = load_everything(svc, snap, threads, &next);
+    if (status == RECS_DB_OK && next != snap)
+        publish(svc, next);
+    recs_catalog_unref(next);
+    recs_catalog_unref(snap);
     return status;
 }
 
-/* The catalog version as of some moment after this call began. */
-static recs_db_status fresh_version(struct recs_service *svc, int64_t *version, bool *versioned)
+/* The outcome of a refresh that started after this call began. */
+static recs_db_status fresh_refresh(struct recs_service *svc, unsigned threads)
 {
-    struct version_gate *g = &svc->gate;
+    struct refresh_gate *g = &svc->gate;
     uint64_t need, mine;
     recs_db_status status;
 
     pthread_mutex_lock(&g->lock);
-    need = g->started + 1; /* the first query that starts after now */
+    need = g->started + 1; /* the first refresh that starts after now */
     while (g->finished < need) {
         if (!g->running) {
             g->running = true;
             mine = ++g->started;
             pthread_mutex_unlock(&g->lock);
-            status = query_version(svc, version, versioned);
+            status = refresh(svc, threads);
             pthread_mutex_lock(&g->lock);
             g->status = status;
-            g->version = *version;
-            g->versioned = *versioned;
             g->finished = mine;
             g->running = false;
             pthread_cond_broadcast(&g->finished_cond);
@@ -206,54 +260,25 @@ static recs_db_status fresh_version(struct recs_service *svc, int64_t *version, 
         pthread_cond_wait(&g->finished_cond, &g->lock);
     }
     status = g->status;
-    *version = g->version;
-    *versioned = g->versioned;
     pthread_mutex_unlock(&g->lock);
     return status;
 }
 
-/* A snapshot that reflects the database as of now (see service.h for the
- * three modes). The caller owns the returned reference. */
+/* A snapshot that reflects the database as of now. With the cache off,
+ * every request reads and hashes the catalog itself. The caller owns the
+ * returned reference. */
 static recs_db_status fresh_snapshot(struct recs_service *svc, unsigned threads,
                                      struct recs_catalog **out)
 {
-    struct recs_db_conn *conn = NULL;
-    struct recs_catalog *snap = NULL;
-    int64_t version = -1;
-    bool versioned = false;
     recs_db_status status;
 
-    if (svc->opts.cache) {
-        status = fresh_version(svc, &version, &versioned);
-        if (status != RECS_DB_OK)
-            return status;
-        snap = current_ref(svc);
-        if (versioned && snap != NULL && recs_catalog_version(snap) == version) {
-            *out = snap;
-            return RECS_DB_OK;
-        }
-    }
-    if (versioned) {
-        /* Only one rebuild at a time; whoever waited may find it done. */
-        pthread_mutex_lock(&svc->refresh_lock);
-        recs_catalog_unref(snap);
-        snap = current_ref(svc);
-        if (snap != NULL && recs_catalog_version(snap) == version) {
-            pthread_mutex_unlock(&svc->refresh_lock);
-            *out = snap;
-            return RECS_DB_OK;
-        }
-    }
-    status = recs_db_acquire(svc->opts.db, &conn);
-    if (status == RECS_DB_OK)
-        status = build_from_db(svc, conn, versioned ? version : -1, svc->opts.cache ? snap : NULL,
-                               threads, out);
-    if (status == RECS_DB_OK && svc->opts.cache)
-        publish(svc, *out);
-    if (versioned)
-        pthread_mutex_unlock(&svc->refresh_lock);
-    recs_catalog_unref(snap);
-    return status;
+    if (!svc->opts.cache)
+        return load_everything(svc, NULL, threads, out);
+    status = fresh_refresh(svc, threads);
+    if (status != RECS_DB_OK)
+        return status;
+    *out = current_ref(svc);
+    return *out != NULL ? RECS_DB_OK : RECS_DB_ERROR;
 }
 
 int recs_service_error(unsigned status, const char *message, struct recs_reply *reply)
@@ -290,55 +315,52 @@ static int recommend(struct recs_service *svc, const char *slug, unsigned limit,
                      const char *if_none_match, unsigned threads, struct recs_reply *reply)
 {
     struct recs_catalog *snap = NULL;
-    struct recs_ranked ranked[100];
-    size_t count = 0;
-    long target;
+    struct recs_ranked ranked[RECS_LIMIT_MAX];
+    struct recs_score_query query = {.ntargets = 1, .want = limit};
+    size_t count = 0, target;
+    long found;
     double start;
     recs_db_status status = fresh_snapshot(svc, threads, &snap);
 
     if (status != RECS_DB_OK)
         return db_error_reply(status, reply);
-    target = recs_catalog_find(snap, slug);
-    if (target < 0) {
+    found = recs_catalog_find(snap, slug);
+    if (found < 0) {
         recs_catalog_unref(snap);
         return recs_service_error(404, "product not found", reply);
     }
-    if (limit > sizeof(ranked) / sizeof(ranked[0]))
-        limit = sizeof(ranked) / sizeof(ranked[0]);
+    target = (size_t)found;
+    query.targets = &target;
+    if (query.want > RECS_LIMIT_MAX)
+        query.want = RECS_LIMIT_MAX;
     memset(reply, 0, sizeof(*reply));
-    if (recs_catalog_version(snap) >= 0) {
-        /* A versioned snapshot answers the same for the same version, slug,
-         * limit and K: that is the entity tag, known before any scoring. */
-        snprintf(reply->etag, sizeof(reply->etag), "\"v%lld-%08x-%u-%u\"",
-                 (long long)recs_catalog_version(snap),
-                 (unsigned)(recs_fnv1a64(slug, strlen(slug)) & 0xffffffffu), limit,
-                 recs_minhash_k(svc->opts.mh));
-        if (recs_route_etag_matches(if_none_match, reply->etag)) {
-            recs_catalog_unref(snap);
-            reply->content_type = "application/json";
-            not_modified(reply);
-            return 0;
-        }
+    /* A snapshot's version is a hash of its rows: the same version, slug,
+     * limit and K give the same answer, so that is the entity tag, known
+     * before any scoring. */
+    snprintf(reply->etag, sizeof(reply->etag), "\"v%lld-%08x-%u-%u\"",
+             (long long)recs_catalog_version(snap),
+             (unsigned)(recs_fnv1a64(slug, strlen(slug)) & 0xffffffffu), (unsigned)query.want,
+             recs_minhash_k(svc->opts.mh));
+    if (recs_route_etag_matches(if_none_match, reply->etag)) {
+        recs_catalog_unref(snap);
+        reply->content_type = "application/json";
+        not_modified(reply);
+        return 0;
     }
     start = now_seconds();
-    if (recs_rank_top(svc->opts.mh, snap, (size_t)target, limit, threads, ranked, &count) != 0) {
+    if (recs_score_rank(snap, svc->opts.mh, &query, threads, ranked, &count) != 0) {
         recs_catalog_unref(snap);
         return recs_service_error(500, "internal error", reply);
     }
-    recs_metrics_observe_scoring(now_seconds() - start, recs_catalog_count(snap));
+    recs_metrics_observe_scoring(now_seconds() - start, recs_catalog_live_count(snap));
 
     reply->status = 200;
     reply->content_type = "application/json";
-    reply->body = recs_render_recommendations(snap, (size_t)target, ranked, count,
+    reply->body = recs_render_recommendations(snap, target, ranked, count,
                                               recs_minhash_k(svc->opts.mh), &reply->len);
     recs_catalog_unref(snap);
     if (reply->body == NULL)
         return recs_service_error(500, "internal error", reply);
-    if (reply->etag[0] == '\0')
-        snprintf(reply->etag, sizeof(reply->etag), "\"b%016llx\"",
-                 (unsigned long long)recs_fnv1a64(reply->body, reply->len));
-    if (recs_route_etag_matches(if_none_match, reply->etag))
-        not_modified(reply);
     return 0;
 }
 
@@ -365,18 +387,14 @@ int recs_service_recommend(struct recs_service *svc, const char *slug, unsigned 
 
 int recs_service_warm(struct recs_service *svc)
 {
-    struct recs_catalog *snap = NULL;
-
     if (!svc->opts.cache)
         return 0;
-    if (fresh_snapshot(svc, svc->opts.score_threads, &snap) != RECS_DB_OK)
-        return -1;
-    recs_catalog_unref(snap);
-    return 0;
+    return fresh_refresh(svc, svc->opts.score_threads) == RECS_DB_OK ? 0 : -1;
 }
 
 int recs_service_ready(struct recs_service *svc, struct recs_reply *reply)
 {
+    struct recs_catalog *snap;
     recs_db_status status;
 
     if (atomic_load(&svc->stopping))
@@ -384,6 +402,11 @@ int recs_service_ready(struct recs_service *svc, struct recs_reply *reply)
     status = recs_db_ping(svc->opts.db);
     if (status != RECS_DB_OK)
         return db_error_reply(status == RECS_DB_TIMEOUT ? RECS_DB_UNAVAILABLE : status, reply);
+    /* A replica that would first spend seconds loading must get no traffic. */
+    snap = svc->opts.cache ? current_ref(svc) : NULL;
+    if (svc->opts.cache && snap == NULL)
+        return recs_service_error(503, "catalog not loaded yet", reply);
+    recs_catalog_unref(snap);
     memset(reply, 0, sizeof(*reply));
     reply->status = 200;
     reply->content_type = "application/json";
@@ -400,7 +423,8 @@ int recs_service_metrics(struct recs_service *svc, struct recs_reply *reply)
     recs_db_stats(svc->opts.db, &g.db_pool_size, &g.db_pool_in_use, &g.db_pool_connected, &g.db_up);
     g.inflight = atomic_load(&svc->inflight);
     if (snap != NULL) {
-        g.cache_products = recs_catalog_count(snap);
+        g.cache_products = recs_catalog_live_count(snap);
+        g.cache_delta = recs_catalog_delta_count(snap);
         g.cache_version = recs_catalog_version(snap);
         g.cache_bytes = recs_catalog_bytes(snap);
         recs_catalog_unref(snap);

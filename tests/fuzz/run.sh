@@ -23,7 +23,7 @@ HARNESSES=(fuzz_route fuzz_render fuzz_config)
 # service.c: no network, no database).
 declare -A SOURCES=(
   [fuzz_route]="route.c log.c"
-  [fuzz_render]="render.c catalog.c rank.c parallel.c minhash.c minhash_kernels.c"
+  [fuzz_render]="render.c catalog.c score.c parallel.c minhash.c minhash_kernels.c"
   [fuzz_config]="config.c minhash.c minhash_kernels.c"
 )
 
@@ -43,7 +43,7 @@ mkdir -p "$OUT/obj" "$OUT/corpus" "$OUT/findings" "$OUT/logs"
 build() {
   local h=$1 objs=() omp=() src obj
   for src in ${SOURCES[$h]}; do
-    # OpenMP only where the code uses it (catalog.c, rank.c, ...).
+    # OpenMP only where the code uses it (catalog.c, score.c, ...).
     if grep -qE '#pragma omp|<omp.h>' "src/$src"; then omp=(-fopenmp); fi
   done
   for src in ${SOURCES[$h]}; do

@@ -1,7 +1,7 @@
 /*
  * test_ranking.c - catalog snapshots, ranking and JSON rendering on the
- * spec's vector catalog, without a database: the rows are built as a libpq
- * result in memory. Every ranking of vectors.json is checked on every kernel
+ * spec's vector catalog, without a database: the rows are built in memory
+ * as db.c would hand them over. Every ranking of vectors.json is checked on every kernel
  * this CPU runs and with one and two OpenMP threads.
  */
 #include <setjmp.h>
@@ -16,7 +16,7 @@
 #include <jansson.h>
 
 #include "catalog.h"
-#include "rank.h"
+#include "score.h"
 #include "render.h"
 
 #ifndef VECTORS_PATH
@@ -39,82 +39,118 @@ static int teardown(void **state)
     return 0;
 }
 
-static PGresult *empty_rows(void)
-{
-    static const char *const names[] = {"id",          "slug",        "title",
-                                        "description", "price_cents", "slug"};
-    PGresAttDesc attrs[6];
-    PGresult *res = PQmakeEmptyPGresult(NULL, PGRES_TUPLES_OK);
+/* Rows as db.c would hand them over, with strings of their own. */
+struct rowset {
+    struct recs_rows rows;
+    size_t cap;
+};
 
-    memset(attrs, 0, sizeof(attrs));
-    for (int i = 0; i < 6; i++) {
-        attrs[i].name = (char *)names[i];
-        attrs[i].typlen = -1;
-    }
-    assert_non_null(res);
-    assert_true(PQsetResultAttrs(res, 6, attrs));
-    return res;
+static struct rowset *rowset_new(size_t cap)
+{
+    struct rowset *rs = calloc(1, sizeof(*rs));
+    assert_non_null(rs);
+    rs->rows.rows = calloc(cap ? cap : 1, sizeof(*rs->rows.rows));
+    assert_non_null(rs->rows.rows);
+    rs->cap = cap;
+    return rs;
 }
 
-static void set_text(PGresult *res, int row, int col, const char *value)
+static char *dup_or_null(const char *s)
 {
-    assert_true(PQsetvalue(res, row, col, (char *)value, value ? (int)strlen(value) : -1));
+    char *copy = s != NULL ? strdup(s) : NULL;
+    assert_true(s == NULL || copy != NULL);
+    return copy;
+}
+
+static void clear_row(struct recs_row *r)
+{
+    free((char *)r->slug);
+    free((char *)r->title);
+    free((char *)r->description);
+    free((char *)r->category);
+    memset(r, 0, sizeof(*r));
+}
+
+/* Sets row i (growing the count to cover it). */
+static void set_row(struct rowset *rs, size_t i, int64_t id, const char *slug, const char *title,
+                    const char *description, int32_t price, const char *category)
+{
+    struct recs_row *r = &rs->rows.rows[i];
+
+    assert_true(i < rs->cap);
+    clear_row(r);
+    r->id = id;
+    r->price_cents = price;
+    r->slug = dup_or_null(slug);
+    r->title = dup_or_null(title);
+    r->title_len = title != NULL ? strlen(title) : 0;
+    r->description = dup_or_null(description);
+    r->description_len = description != NULL ? strlen(description) : 0;
+    r->category = dup_or_null(category);
+    r->deleted = slug == NULL;
+    if (i >= rs->rows.count)
+        rs->rows.count = i + 1;
+}
+
+static void rowset_free(struct rowset *rs)
+{
+    for (size_t i = 0; i < rs->cap; i++)
+        clear_row(&rs->rows.rows[i]);
+    free(rs->rows.rows);
+    free(rs);
 }
 
 /* Row i: product i + 1 (its slug too) with this title, no description,
  * price 1, no category. */
-static void set_product(PGresult *rows, int i, const char *title)
+static void set_product(struct rowset *rows, size_t i, const char *title)
 {
     char id[32];
 
-    snprintf(id, sizeof(id), "%d", i + 1);
-    set_text(rows, i, 0, id);
-    set_text(rows, i, 1, id);
-    set_text(rows, i, 2, title);
-    set_text(rows, i, 3, "");
-    set_text(rows, i, 4, "1");
-    set_text(rows, i, 5, NULL);
+    snprintf(id, sizeof(id), "%zu", i + 1);
+    set_row(rows, i, (int64_t)i + 1, id, title, "", 1, NULL);
 }
 
-/* The vectors catalog as catalog-query rows; description of product
+/* The vectors catalog as catalog rows; description of product
  * override_id replaced by override (if not NULL). */
-static PGresult *vector_rows(int64_t override_id, const char *override)
+static struct rowset *vector_rows(int64_t override_id, const char *override)
 {
-    PGresult *res = empty_rows();
-    json_t *item;
+    json_t *catalog = json_object_get(vectors, "catalog"), *item;
+    struct rowset *rs = rowset_new(json_array_size(catalog));
     size_t i;
 
-    json_array_foreach(json_object_get(vectors, "catalog"), i, item)
+    json_array_foreach(catalog, i, item)
     {
-        char id[32], price[32];
         int64_t pid = json_integer_value(json_object_get(item, "id"));
-        snprintf(id, sizeof(id), "%lld", (long long)pid);
-        snprintf(price, sizeof(price), "%lld",
-                 (long long)json_integer_value(json_object_get(item, "price_cents")));
-        set_text(res, (int)i, 0, id);
-        set_text(res, (int)i, 1, json_string_value(json_object_get(item, "slug")));
-        set_text(res, (int)i, 2, json_string_value(json_object_get(item, "title")));
-        set_text(res, (int)i, 3,
-                 pid == override_id && override
-                     ? override
-                     : json_string_value(json_object_get(item, "description")));
-        set_text(res, (int)i, 4, price);
-        set_text(res, (int)i, 5, json_string_value(json_object_get(item, "category")));
+        set_row(rs, i, pid, json_string_value(json_object_get(item, "slug")),
+                json_string_value(json_object_get(item, "title")),
+                pid == override_id && override
+                    ? override
+                    : json_string_value(json_object_get(item, "description")),
+                (int32_t)json_integer_value(json_object_get(item, "price_cents")),
+                json_string_value(json_object_get(item, "category")));
     }
-    return res;
+    return rs;
+}
+
+/* The best limit products for one target, as the service asks. */
+static int rank_top(const struct recs_minhash *mh, const struct recs_catalog *cat, size_t target,
+                    size_t limit, unsigned threads, struct recs_ranked *out, size_t *count)
+{
+    struct recs_score_query q = {.targets = &target, .ntargets = 1, .want = limit};
+    return recs_score_rank(cat, mh, &q, threads, out, count);
 }
 
 static void check_rankings(recs_kernel kernel, unsigned threads, bool signatures)
 {
     struct recs_minhash *mh = NULL;
     struct recs_catalog *cat = NULL;
-    PGresult *rows = vector_rows(0, NULL);
+    struct rowset *rows = vector_rows(0, NULL);
     json_t *want;
     size_t i;
 
     assert_int_equal(recs_minhash_create(1500, kernel, &mh), 0);
-    assert_int_equal(recs_catalog_build(mh, rows, 7, signatures, NULL, threads, &cat), 0);
-    PQclear(rows);
+    assert_int_equal(recs_catalog_build(mh, &rows->rows, signatures, NULL, threads, &cat), 0);
+    rowset_free(rows);
     assert_int_equal(recs_catalog_count(cat), 13);
     assert_int_equal(recs_catalog_has_signatures(cat), signatures);
     assert_int_equal(recs_catalog_computed(cat), signatures ? 13 : 0);
@@ -127,7 +163,7 @@ static void check_rankings(recs_kernel kernel, unsigned threads, bool signatures
         long target = recs_catalog_find(cat, slug);
 
         assert_true(target >= 0);
-        assert_int_equal(recs_rank_top(mh, cat, (size_t)target,
+        assert_int_equal(rank_top(mh, cat, (size_t)target,
                                        json_integer_value(json_object_get(want, "limit")), threads,
                                        out, &count),
                          0);
@@ -165,18 +201,18 @@ static void test_limits_and_lookup(void **state)
 {
     struct recs_minhash *mh = NULL;
     struct recs_catalog *cat = NULL;
-    PGresult *rows = vector_rows(0, NULL);
+    struct rowset *rows = vector_rows(0, NULL);
     struct recs_ranked out[100];
     size_t count = 0;
 
     (void)state;
     assert_int_equal(recs_minhash_create(1500, RECS_KERNEL_AUTO, &mh), 0);
-    assert_int_equal(recs_catalog_build(mh, rows, 1, true, NULL, 1, &cat), 0);
-    PQclear(rows);
+    assert_int_equal(recs_catalog_build(mh, &rows->rows, true, NULL, 1, &cat), 0);
+    rowset_free(rows);
     assert_int_equal(recs_catalog_find(cat, "no-such-slug"), -1);
     assert_int_equal(recs_catalog_find(cat, "linen-summer-shir"), -1);
     /* limit larger than the candidates: every other product, target excluded */
-    assert_int_equal(recs_rank_top(mh, cat, 0, 100, 2, out, &count), 0);
+    assert_int_equal(rank_top(mh, cat, 0, 100, 2, out, &count), 0);
     assert_int_equal(count, 12);
     for (size_t i = 0; i < count; i++)
         assert_int_not_equal(out[i].index, 0);
@@ -191,7 +227,7 @@ static void test_limits_and_lookup(void **state)
     /* a product without tokens has no signature and scores 0 with everyone */
     long item = recs_catalog_find(cat, "item-1");
     assert_false(recs_catalog_product(cat, (size_t)item)->has_signature);
-    assert_int_equal(recs_rank_top(mh, cat, (size_t)item, 3, 1, out, &count), 0);
+    assert_int_equal(rank_top(mh, cat, (size_t)item, 3, 1, out, &count), 0);
     assert_int_equal(out[0].matches, 0);
     assert_int_equal(recs_catalog_product(cat, out[0].index)->id, 1);
     recs_catalog_unref(cat);
@@ -206,7 +242,7 @@ static void ranking_text(const struct recs_minhash *mh, const struct recs_catalo
     size_t count = 0, off = 0;
 
     assert_int_equal(
-        recs_rank_top(mh, cat, (size_t)recs_catalog_find(cat, slug), 100, 2, out, &count), 0);
+        rank_top(mh, cat, (size_t)recs_catalog_find(cat, slug), 100, 2, out, &count), 0);
     buf[0] = '\0';
     for (size_t i = 0; i < count && off < len; i++)
         off += (size_t)snprintf(buf + off, len - off, "%lld:%u ",
@@ -218,48 +254,45 @@ static void test_rebuild_shares_unchanged_rows(void **state)
 {
     struct recs_minhash *mh = NULL;
     struct recs_catalog *first = NULL, *same = NULL, *changed = NULL, *fresh = NULL;
-    PGresult *rows = vector_rows(0, NULL);
-    PGresult *changed_rows = vector_rows(3, "A linen shirt, breathable, relaxed collar, summer.");
+    struct rowset *rows = vector_rows(0, NULL);
+    struct rowset *changed_rows = vector_rows(3, "A linen shirt, breathable, relaxed collar, summer.");
     char a[2048], b[2048];
 
     (void)state;
     assert_int_equal(recs_minhash_create(1500, RECS_KERNEL_AUTO, &mh), 0);
-    assert_int_equal(recs_catalog_build(mh, rows, 1, true, NULL, 2, &first), 0);
+    assert_int_equal(recs_catalog_build(mh, &rows->rows, true, NULL, 2, &first), 0);
     assert_false(recs_catalog_shared(first));
     /* the same rows under a new version share the data */
-    assert_int_equal(recs_catalog_build(mh, rows, 2, true, first, 2, &same), 0);
+    assert_int_equal(recs_catalog_build(mh, &rows->rows, true, first, 2, &same), 0);
     assert_true(recs_catalog_shared(same));
     assert_int_equal(recs_catalog_computed(same), 0);
-    assert_int_equal(recs_catalog_version(same), 2);
-    /* a changed description is rebuilt, and ranks like a from-scratch build */
-    assert_int_equal(recs_catalog_build(mh, changed_rows, 3, true, same, 2, &changed), 0);
+    assert_int_equal(recs_catalog_version(same), recs_catalog_version(first));
+    /* a changed description is rebuilt, has another version, and ranks like
+     * a from-scratch build */
+    assert_int_equal(recs_catalog_build(mh, &changed_rows->rows, true, same, 2, &changed), 0);
     assert_false(recs_catalog_shared(changed));
     assert_int_equal(recs_catalog_computed(changed), 13);
+    assert_int_not_equal(recs_catalog_version(changed), recs_catalog_version(same));
     recs_catalog_unref(first); /* the shared data lives on in "same" */
     ranking_text(mh, same, "linen-summer-shirt", a, sizeof(a));
     assert_non_null(strstr(a, "2:344 "));
     recs_catalog_unref(same);
-    assert_int_equal(recs_catalog_build(mh, changed_rows, 3, false, NULL, 1, &fresh), 0);
+    assert_int_equal(recs_catalog_build(mh, &changed_rows->rows, false, NULL, 1, &fresh), 0);
     ranking_text(mh, changed, "linen-summer-shirt", a, sizeof(a));
     ranking_text(mh, fresh, "linen-summer-shirt", b, sizeof(b));
     assert_string_equal(a, b);
     assert_string_not_equal(a, "");
 
     /* ids must ascend: ties and the slug index rely on it */
-    PGresult *unordered = empty_rows();
-    set_text(unordered, 0, 0, "2");
-    set_text(unordered, 1, 0, "1");
-    for (int r = 0; r < 2; r++) {
-        for (int c = 1; c < 5; c++)
-            set_text(unordered, r, c, c == 4 ? "1" : (r ? "b" : "a"));
-        set_text(unordered, r, 5, NULL);
-    }
+    struct rowset *unordered = rowset_new(2);
+    set_row(unordered, 0, 2, "a", "a", "a", 1, NULL);
+    set_row(unordered, 1, 1, "b", "b", "b", 1, NULL);
     struct recs_catalog *bad = NULL;
-    assert_int_equal(recs_catalog_build(mh, unordered, 1, true, NULL, 1, &bad), -1);
+    assert_int_equal(recs_catalog_build(mh, &unordered->rows, true, NULL, 1, &bad), -1);
     assert_null(bad);
-    PQclear(unordered);
-    PQclear(rows);
-    PQclear(changed_rows);
+    rowset_free(unordered);
+    rowset_free(rows);
+    rowset_free(changed_rows);
     recs_catalog_unref(changed);
     recs_catalog_unref(fresh);
     recs_minhash_destroy(mh);
@@ -272,7 +305,7 @@ static void test_wide_ids(void **state)
     enum { N = 100000 };
     struct recs_minhash *mh = NULL;
     struct recs_catalog *wide = NULL, *plain = NULL;
-    PGresult *rows = empty_rows();
+    struct rowset *rows = rowset_new(N);
     char title[96], a[2048], b[2048];
 
     (void)state;
@@ -283,8 +316,8 @@ static void test_wide_ids(void **state)
         set_product(rows, i, title);
     }
     assert_int_equal(recs_minhash_create(64, RECS_KERNEL_AUTO, &mh), 0);
-    assert_int_equal(recs_catalog_build(mh, rows, 1, true, NULL, 2, &wide), 0);
-    assert_int_equal(recs_catalog_build(mh, rows, 1, false, NULL, 2, &plain), 0);
+    assert_int_equal(recs_catalog_build(mh, &rows->rows, true, NULL, 2, &wide), 0);
+    assert_int_equal(recs_catalog_build(mh, &rows->rows, false, NULL, 2, &plain), 0);
     assert_true(recs_catalog_bytes(wide) >= (size_t)N * 64 * 4);
     ranking_text(mh, wide, "12345", a, sizeof(a));
     ranking_text(mh, plain, "12345", b, sizeof(b));
@@ -292,7 +325,7 @@ static void test_wide_ids(void **state)
     assert_non_null(strstr(a, "12341:")); /* its group comes first */
     recs_catalog_unref(wide);
     recs_catalog_unref(plain);
-    PQclear(rows);
+    rowset_free(rows);
     recs_minhash_destroy(mh);
 }
 
@@ -306,7 +339,7 @@ static void test_index_and_scan_agree(void **state)
     enum { N = 200, SMALL = 50, K = 1500 };
     struct recs_minhash *mh = NULL;
     struct recs_catalog *cat = NULL, *plain = NULL, *small = NULL, *small_plain = NULL;
-    PGresult *rows = empty_rows(), *small_rows = empty_rows();
+    struct rowset *rows = rowset_new(N), *small_rows = rowset_new(SMALL);
     char id[32], title[96], a[4096], b[4096];
     size_t row_bytes = (K * 2 + 63) / 64 * 64;
 
@@ -321,10 +354,10 @@ static void test_index_and_scan_agree(void **state)
             set_product(small_rows, i, title);
     }
     assert_int_equal(recs_minhash_create(K, RECS_KERNEL_AUTO, &mh), 0);
-    assert_int_equal(recs_catalog_build(mh, rows, 1, true, NULL, 2, &cat), 0);
-    assert_int_equal(recs_catalog_build(mh, rows, 1, false, NULL, 2, &plain), 0);
-    assert_int_equal(recs_catalog_build(mh, small_rows, 1, true, NULL, 2, &small), 0);
-    assert_int_equal(recs_catalog_build(mh, small_rows, 1, false, NULL, 2, &small_plain), 0);
+    assert_int_equal(recs_catalog_build(mh, &rows->rows, true, NULL, 2, &cat), 0);
+    assert_int_equal(recs_catalog_build(mh, &rows->rows, false, NULL, 2, &plain), 0);
+    assert_int_equal(recs_catalog_build(mh, &small_rows->rows, true, NULL, 2, &small), 0);
+    assert_int_equal(recs_catalog_build(mh, &small_rows->rows, false, NULL, 2, &small_plain), 0);
     /* the index's postings (2 bytes per product and position) are counted */
     assert_true(recs_catalog_bytes(cat) >= N * (row_bytes + K * 2));
     assert_true(recs_catalog_bytes(small) < SMALL * (row_bytes + K * 2));
@@ -347,8 +380,8 @@ static void test_index_and_scan_agree(void **state)
     recs_catalog_unref(plain);
     recs_catalog_unref(small);
     recs_catalog_unref(small_plain);
-    PQclear(rows);
-    PQclear(small_rows);
+    rowset_free(rows);
+    rowset_free(small_rows);
     recs_minhash_destroy(mh);
 }
 
@@ -360,7 +393,7 @@ static void test_pruned_index_is_exact(void **state)
     enum { N = 3000, FAMILIES = 3 };
     struct recs_minhash *mh = NULL;
     struct recs_catalog *cat = NULL, *plain = NULL;
-    PGresult *rows = empty_rows();
+    struct rowset *rows = rowset_new(N);
     char title[256], a[4096], b[4096];
     uint64_t seed = 42;
 
@@ -376,14 +409,14 @@ static void test_pruned_index_is_exact(void **state)
         set_product(rows, i, title);
     }
     assert_int_equal(recs_minhash_create(1500, RECS_KERNEL_AUTO, &mh), 0);
-    assert_int_equal(recs_catalog_build(mh, rows, 1, true, NULL, 2, &cat), 0);
-    assert_int_equal(recs_catalog_build(mh, rows, 1, false, NULL, 2, &plain), 0);
+    assert_int_equal(recs_catalog_build(mh, &rows->rows, true, NULL, 2, &cat), 0);
+    assert_int_equal(recs_catalog_build(mh, &rows->rows, false, NULL, 2, &plain), 0);
     for (int t = 0; t < 12; t++) {
         size_t limit = t % 3 == 0 ? 1 : t % 3 == 1 ? 10 : 100;
         struct recs_ranked x[100], y[100];
         size_t cx = 0, cy = 0, target = (size_t)(t * 251) % N;
-        assert_int_equal(recs_rank_top(mh, cat, target, limit, 2, x, &cx), 0);
-        assert_int_equal(recs_rank_top(mh, plain, target, limit, 2, y, &cy), 0);
+        assert_int_equal(rank_top(mh, cat, target, limit, 2, x, &cx), 0);
+        assert_int_equal(rank_top(mh, plain, target, limit, 2, y, &cy), 0);
         assert_int_equal(cx, cy);
         for (size_t i = 0; i < cx; i++) {
             assert_int_equal(x[i].index, y[i].index);
@@ -396,7 +429,218 @@ static void test_pruned_index_is_exact(void **state)
     assert_string_equal(a, b);
     recs_catalog_unref(cat);
     recs_catalog_unref(plain);
-    PQclear(rows);
+    rowset_free(rows);
+    recs_minhash_destroy(mh);
+}
+
+/* A catalog that changes: a model of the rows beside a snapshot kept up to
+ * date by change sets. */
+struct live_model {
+    struct rowset *rows; /* by id - 1; a deleted product has slug NULL */
+    size_t max_id;
+    uint64_t seed;
+};
+
+static uint32_t next_random(struct live_model *m, uint32_t below)
+{
+    m->seed = m->seed * 6364136223846793005ull + 1442695040888963407ull;
+    return (uint32_t)((m->seed >> 33) % below);
+}
+
+/* A title of family f: six of its twenty words, and sometimes a word no
+ * product had before (a value new to every position's dictionary). */
+static void family_title(struct live_model *m, size_t id, int f, char *title, size_t len)
+{
+    int off = snprintf(title, len, "own%zu cotton", id);
+    for (int w = 0; w < 6; w++)
+        off += snprintf(title + off, len - (size_t)off, " f%dw%u", f, next_random(m, 20));
+    if (next_random(m, 4) == 0)
+        snprintf(title + off, len - (size_t)off, " fresh%u", next_random(m, 1000000));
+}
+
+static void model_set(struct live_model *m, size_t id, const char *slug, const char *title,
+                      const char *description, int32_t price, const char *category)
+{
+    set_row(m->rows, id - 1, (int64_t)id, slug, title, description, price, category);
+}
+
+/* The live rows of the model, ascending id, as a fresh read would give. */
+static struct rowset *model_rows(const struct live_model *m)
+{
+    struct rowset *rs = rowset_new(m->max_id);
+    size_t n = 0;
+
+    for (size_t i = 0; i < m->max_id; i++) {
+        const struct recs_row *r = &m->rows->rows.rows[i];
+        if (r->slug != NULL)
+            set_row(rs, n++, r->id, r->slug, r->title, r->description, r->price_cents,
+                    r->category);
+    }
+    return rs;
+}
+
+/* One random change to product id (an update of some column, a delete, a
+ * re-insert); *changed lists it for the change set. */
+static void model_change(struct live_model *m, size_t id)
+{
+    const struct recs_row *r = &m->rows->rows.rows[id - 1];
+    char slug[64], title[256], description[64];
+    const char *categories[] = {"shoes", "kitchen", NULL};
+    uint32_t what = next_random(m, 7);
+
+    if (r->slug == NULL || what == 0) { /* (re)insert, or a new text */
+        snprintf(slug, sizeof(slug), "p%zu-%u", id, next_random(m, 1000));
+        family_title(m, id, (int)next_random(m, 3), title, sizeof(title));
+        model_set(m, id, slug, title, "", (int32_t)next_random(m, 10000), categories[id % 3]);
+        return;
+    }
+    char *keep_slug = dup_or_null(r->slug), *keep_title = dup_or_null(r->title),
+         *keep_description = dup_or_null(r->description), *keep_category = dup_or_null(r->category);
+    int32_t price = r->price_cents;
+    switch (what) {
+    case 1: /* price only: nothing to hash */
+        model_set(m, id, keep_slug, keep_title, keep_description, price + 1, keep_category);
+        break;
+    case 2: /* slug only */
+        snprintf(slug, sizeof(slug), "%s-x", keep_slug);
+        model_set(m, id, slug, keep_title, keep_description, price, keep_category);
+        break;
+    case 3: /* category moved */
+        model_set(m, id, keep_slug, keep_title, keep_description, price,
+                  categories[next_random(m, 3)]);
+        break;
+    case 4: /* description: words of another family */
+        snprintf(description, sizeof(description), "f%uw%u f%uw%u", next_random(m, 3),
+                 next_random(m, 20), next_random(m, 3), next_random(m, 20));
+        model_set(m, id, keep_slug, keep_title, description, price, keep_category);
+        break;
+    case 5: /* the same row again: a change set may repeat what is applied */
+        model_set(m, id, keep_slug, keep_title, keep_description, price, keep_category);
+        break;
+    default: /* deleted */
+        model_set(m, id, NULL, NULL, NULL, 0, NULL);
+        break;
+    }
+    free(keep_slug);
+    free(keep_title);
+    free(keep_description);
+    free(keep_category);
+}
+
+/* Rankings and lookups of snap equal those of a fresh build of the model,
+ * and of hashing every product from scratch. */
+static void check_like_fresh(struct live_model *m, const struct recs_minhash *mh,
+                             const struct recs_catalog *snap)
+{
+    struct rowset *rows = model_rows(m);
+    struct recs_catalog *fresh = NULL, *plain = NULL;
+    char a[4096], b[4096], c[4096];
+
+    assert_int_equal(recs_catalog_build(mh, &rows->rows, true, NULL, 2, &fresh), 0);
+    assert_int_equal(recs_catalog_build(mh, &rows->rows, false, NULL, 2, &plain), 0);
+    assert_int_equal(recs_catalog_live_count(snap), rows->rows.count);
+    assert_int_equal(recs_catalog_version(snap), recs_catalog_version(fresh));
+    for (size_t i = 0; i < m->max_id; i++) {
+        const struct recs_row *r = &m->rows->rows.rows[i];
+        char gone[80];
+        if (r->slug == NULL)
+            continue;
+        long at = recs_catalog_find(snap, r->slug);
+        assert_true(at >= 0);
+        assert_int_equal(recs_catalog_product(snap, (size_t)at)->id, r->id);
+        assert_int_equal(recs_catalog_product(snap, (size_t)at)->price_cents, r->price_cents);
+        snprintf(gone, sizeof(gone), "p%zu-gone", i + 1);
+        assert_int_equal(recs_catalog_find(snap, gone), -1);
+    }
+    for (int t = 0; t < 6; t++) {
+        const struct recs_row *r = &rows->rows.rows[next_random(m, (uint32_t)rows->rows.count)];
+        ranking_text(mh, snap, r->slug, a, sizeof(a));
+        ranking_text(mh, fresh, r->slug, b, sizeof(b));
+        ranking_text(mh, plain, r->slug, c, sizeof(c));
+        assert_string_equal(a, b);
+        assert_string_equal(a, c);
+    }
+    recs_catalog_unref(fresh);
+    recs_catalog_unref(plain);
+    rowset_free(rows);
+}
+
+/* Change sets applied one after another give exactly what a fresh build of
+ * the same rows gives: rankings (through the index and its pruning, which
+ * must not count dead rows nor miss changed ones), lookups by old and new
+ * slugs, the version. A price change hashes nothing. */
+static void test_changes_apply_like_a_fresh_build(void **state)
+{
+    enum { N = 3000, ROUNDS = 12, GROWTH = 200 };
+    struct live_model m = {.rows = rowset_new(N + GROWTH), .max_id = N, .seed = 7};
+    struct recs_minhash *mh = NULL;
+    struct recs_catalog *snap = NULL, *next = NULL;
+    char title[256];
+
+    (void)state;
+    for (size_t id = 1; id <= N; id++) {
+        char slug[32];
+        snprintf(slug, sizeof(slug), "p%zu", id);
+        family_title(&m, id, (int)(id % 3), title, sizeof(title));
+        model_set(&m, id, slug, title, "", (int32_t)id, id % 3 ? "shoes" : NULL);
+    }
+    assert_int_equal(recs_minhash_create(1500, RECS_KERNEL_AUTO, &mh), 0);
+    assert_int_equal(recs_catalog_build(mh, &m.rows->rows, true, NULL, 2, &snap), 0);
+    for (int round = 0; round < ROUNDS; round++) {
+        struct rowset *changes = rowset_new(40);
+        size_t ids[40], n = 1 + next_random(&m, 30);
+        /* distinct ids, ascending, some of them new */
+        for (size_t i = 0; i < n; i++)
+            ids[i] = 1 + next_random(&m, (uint32_t)m.max_id);
+        if (round % 3 == 0 && m.max_id < N + GROWTH)
+            ids[n++] = ++m.max_id;
+        for (size_t i = 0; i < n; i++) {
+            for (size_t j = i + 1; j < n; j++) {
+                if (ids[j] < ids[i]) {
+                    size_t t = ids[i];
+                    ids[i] = ids[j];
+                    ids[j] = t;
+                }
+            }
+        }
+        size_t count = 0;
+        for (size_t i = 0; i < n; i++) {
+            if (i > 0 && ids[i] == ids[i - 1])
+                continue;
+            model_change(&m, ids[i]);
+            const struct recs_row *r = &m.rows->rows.rows[ids[i] - 1];
+            set_row(changes, count++, r->id, r->slug, r->title, r->description, r->price_cents,
+                    r->category);
+        }
+        assert_int_equal(recs_catalog_apply(snap, mh, &changes->rows, &next), RECS_CATALOG_APPLIED);
+        assert_true(recs_catalog_computed(next) <= count);
+        recs_catalog_unref(snap);
+        snap = next;
+        rowset_free(changes);
+        if (round % 4 == 3 || round == ROUNDS - 1)
+            check_like_fresh(&m, mh, snap);
+    }
+    /* a price change alone hashes nothing */
+    {
+        struct rowset *changes = rowset_new(1);
+        const struct recs_row *r = &m.rows->rows.rows[0];
+        if (r->slug == NULL)
+            model_change(&m, 1);
+        r = &m.rows->rows.rows[0];
+        set_row(changes, 0, r->id, r->slug, r->title, r->description, r->price_cents + 5,
+                r->category);
+        r = &changes->rows.rows[0];
+        model_set(&m, 1, r->slug, r->title, r->description, r->price_cents, r->category);
+        assert_int_equal(recs_catalog_apply(snap, mh, &changes->rows, &next), RECS_CATALOG_APPLIED);
+        assert_int_equal(recs_catalog_computed(next), 0);
+        recs_catalog_unref(snap);
+        snap = next;
+        rowset_free(changes);
+        check_like_fresh(&m, mh, snap);
+    }
+    assert_false(recs_catalog_wants_rebuild(snap)); /* a few hundred changes of 3,000 */
+    recs_catalog_unref(snap);
+    rowset_free(m.rows);
     recs_minhash_destroy(mh);
 }
 
@@ -404,7 +648,7 @@ static void test_render(void **state)
 {
     struct recs_minhash *mh = NULL;
     struct recs_catalog *cat = NULL;
-    PGresult *rows = vector_rows(0, NULL);
+    struct rowset *rows = vector_rows(0, NULL);
     struct recs_ranked ranked[2] = {{.index = 1, .matches = 344}, {.index = 11, .matches = 0}};
     size_t len = 0;
     char *body;
@@ -412,9 +656,18 @@ static void test_render(void **state)
 
     (void)state;
     /* invalid UTF-8 in a title must still give valid JSON */
-    set_text(rows, 11, 2, "bad \xff\xfe byte");
+    {
+        const struct recs_row *r = &rows->rows.rows[11];
+        char *slug = dup_or_null(r->slug), *description = dup_or_null(r->description),
+             *category = dup_or_null(r->category);
+        set_row(rows, 11, r->id, slug, "bad \xff\xfe byte", description, r->price_cents,
+                category);
+        free(slug);
+        free(description);
+        free(category);
+    }
     assert_int_equal(recs_minhash_create(1500, RECS_KERNEL_AUTO, &mh), 0);
-    assert_int_equal(recs_catalog_build(mh, rows, 1, true, NULL, 1, &cat), 0);
+    assert_int_equal(recs_catalog_build(mh, &rows->rows, true, NULL, 1, &cat), 0);
     body = recs_render_recommendations(cat, 0, ranked, 2, 1500, &len);
     assert_non_null(body);
     assert_int_equal(strlen(body), len);
@@ -440,7 +693,7 @@ static void test_render(void **state)
     assert_string_equal(body, "{\"status\":\"ok\"}");
     free(body);
     recs_catalog_unref(cat);
-    PQclear(rows);
+    rowset_free(rows);
     recs_minhash_destroy(mh);
 }
 
@@ -453,6 +706,7 @@ int main(void)
         cmocka_unit_test(test_wide_ids),
         cmocka_unit_test(test_index_and_scan_agree),
         cmocka_unit_test(test_pruned_index_is_exact),
+        cmocka_unit_test(test_changes_apply_like_a_fresh_build),
         cmocka_unit_test(test_render),
     };
     return cmocka_run_group_tests_name("ranking", tests, setup, teardown);

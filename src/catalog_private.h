@@ -1,0 +1,108 @@
+/*
+ * catalog_private.h - the inside of a catalog snapshot, for the modules that
+ * read it at full speed (scoring). Everyone else uses catalog.h.
+ *
+ * A snapshot is a base plus a small delta, the way search engines keep
+ * write-once segments with a deleted-documents bitmap: the base holds every
+ * product that existed when it was built, with interned signatures and an
+ * inverted index, and never changes; the delta marks the base rows that are
+ * no longer current (dead) and carries the products added or changed since
+ * (extras), each with its ids interned in the base's id space. So a change
+ * of r rows makes a new snapshot in O(r) signature work plus a copy of the
+ * dead bitmap and the extras' pointers, and readers of older snapshots keep
+ * theirs untouched.
+ *
+ * Products are addressed by one index space: 0 .. base count - 1 are base
+ * rows, base count .. count - 1 the extras in ascending id.
+ */
+#ifndef RECS_CATALOG_PRIVATE_H
+#define RECS_CATALOG_PRIVATE_H
+
+#include <pthread.h>
+#include <stdatomic.h>
+
+#include "catalog.h"
+
+/* One position's dictionary: value -> id, open addressing. */
+struct catalog_dict {
+    uint64_t *keys;
+    uint32_t *ids; /* id + 1; 0 marks an empty slot */
+    uint32_t cap, count;
+};
+
+struct catalog_base {
+    atomic_uint refs;
+    size_t count;
+    struct recs_product *products; /* ascending id */
+    char *strings;                 /* every product's strings, one after the other */
+    uint64_t *row_hashes;          /* per product: a hash of the whole row (entity tags) */
+    unsigned id_bytes;             /* 2 or 4; 0 when built without signatures */
+    size_t row_stride;             /* bytes per product row of ids, a multiple of 64 */
+    unsigned char *ids;            /* count rows of K ids */
+    uint32_t k;
+    /* The inverted index, NULL for a catalog whose ids fit in the caches:
+     * that is always scanned, so its index would be memory for nothing. */
+    uint32_t **offsets;   /* per position: indexed[k] + 1 offsets into its postings */
+    void **postings;      /* per position: product indexes grouped by id, ascending in a group */
+    uint32_t *indexed;    /* per position: ids below this have postings; newer ones none */
+    unsigned index_bytes; /* of one product index in postings: 2 below 65,536 products, else 4 */
+    /* What changed products are interned with, so that their ids compare
+     * with the base's: per position, the base's distinct values in
+     * ascending order with their ids (binary search, 12 bytes a value,
+     * about a third of a hash table's), and a dictionary of the values
+     * seen only since, whose ids follow the base's. Ids are only ever
+     * added; dict_lock serializes the writers. */
+    uint64_t **sorted_values;
+    uint32_t **sorted_ids;
+    struct catalog_dict *dicts;
+    pthread_mutex_t dict_lock;
+    uint32_t *slots; /* slug hash table: product index + 1, 0 = empty */
+    size_t slot_mask;
+    size_t bytes;
+};
+
+/* A product added or changed after the base was built, shared by every
+ * snapshot that holds it. */
+struct catalog_extra {
+    atomic_uint refs;
+    struct recs_product product; /* strings point into the same allocation */
+    uint64_t row_hash;
+    unsigned char *ids; /* row_stride bytes, 64-aligned; NULL without signatures */
+};
+
+struct recs_catalog {
+    atomic_uint refs;
+    int64_t version;
+    uint64_t content; /* sum of the live rows' hashes */
+    char *snapshot;   /* see recs_rows; NULL when untracked */
+    char *identity;
+    struct catalog_base *base;
+    uint64_t *dead; /* base rows no longer current, one bit each; NULL when none */
+    size_t ndead;
+    struct catalog_extra **extras; /* ascending id */
+    size_t nextra;
+    uint32_t *extra_slots; /* slug hash table of the extras, like base->slots */
+    size_t extra_slot_mask;
+    bool shared;
+    size_t computed;
+};
+
+static inline bool catalog_dead(const struct recs_catalog *c, size_t i)
+{
+    return i < c->base->count && c->dead != NULL && (c->dead[i / 64] >> (i % 64) & 1u);
+}
+
+/* The row of ids of product i. */
+static inline const unsigned char *catalog_row(const struct recs_catalog *c, size_t i)
+{
+    const struct catalog_base *b = c->base;
+    return i < b->count ? b->ids + i * b->row_stride : c->extras[i - b->count]->ids;
+}
+
+static inline uint32_t catalog_id_at(const struct recs_catalog *c, size_t i, uint32_t k)
+{
+    const unsigned char *row = catalog_row(c, i);
+    return c->base->id_bytes == 2 ? ((const uint16_t *)row)[k] : ((const uint32_t *)row)[k];
+}
+
+#endif

@@ -1,0 +1,567 @@
+/*
+ * score.c - counting, pruning and selection for the exact ranking.
+ *
+ * For one target, every candidate's matches are the number of positions
+ * whose postings list (of the target's id there) holds it. Counting through
+ * the index costs one increment per matching pair instead of n x K
+ * comparisons; when the lists are so long that this nears a scan of the ids,
+ * the ids are scanned with the SIMD kernel instead. A delta's products (see
+ * catalog_private.h) are not in the index and are always compared directly;
+ * its dead base rows are counted but never candidates.
+ *
+ * Pruning: a sample of likely winners (candidates in the target's rarest
+ * lists) gives theta, a score that at least `want` candidates reach. Leaving
+ * out the `skip` longest lists costs any product at most skip matches, so a
+ * candidate whose count over the others stays below theta - skip cannot
+ * reach theta and needs no exact score. This stays exact under any candidate
+ * rule because the sample only holds candidates.
+ */
+#include "score.h"
+
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "catalog_private.h"
+#include "parallel.h"
+
+/* Measured on the synthetic catalogs: one postings increment costs about
+ * the time of scanning this many ids. */
+#define INDEX_VS_SCAN 4
+/* Below these amounts of work a parallel region costs more than it saves
+ * (PARALLEL_MIN_SCAN is also the chunk of products a thread takes). */
+#define PARALLEL_MIN_HITS 100000
+#define PARALLEL_MIN_SCAN 2048
+/* Below this many increments, pruning (ordering the K positions and a
+ * sample of exact comparisons) costs more than it can save. */
+#define PRUNE_MIN_HITS 200000
+/* Candidates one thread signs at a time when the cache is off: a signature
+ * takes microseconds, so below this a second thread costs more than it
+ * saves. */
+#define SIGN_CHUNK 16
+
+static bool bit_set(const uint64_t *bits, size_t i)
+{
+    return bits[i / 64] >> (i % 64) & 1u;
+}
+
+struct count_job {
+    const struct recs_catalog *c;
+    size_t target;
+    const uint32_t *order;
+    /* One array of counters per worker: 16 bits suffice (K <= 8192) and
+     * keep them small enough for the first-level cache. */
+    uint16_t **counts;
+    atomic_int failed;
+};
+
+/* The lists of a large index lie far apart in memory, and one list's
+ * counting is too long for the processor to start loading the next one by
+ * itself: requesting the list PREFETCH_LISTS_AHEAD places on keeps the loop
+ * from stalling on each list's first cache lines (at 10,000 products this
+ * took scoring from 0.52 to 0.28 ms, see BENCHMARKS.md). The prefetch stays
+ * inline: GCC drops calls to a helper whose only effect is prefetching. */
+#define PREFETCH_LISTS_AHEAD 4
+#define PREFETCH_BYTES_MAX 1024
+
+/* The target's list at position k as [*from, *to) of postings[k]. */
+static void list_of(const struct recs_catalog *c, size_t target, uint32_t k, uint32_t *from,
+                    uint32_t *to)
+{
+    const struct catalog_base *b = c->base;
+    uint32_t v = catalog_id_at(c, target, k);
+
+    if (v >= b->indexed[k]) { /* a value newer than the index: no base row has it */
+        *from = *to = 0;
+        return;
+    }
+    *from = b->offsets[k][v];
+    *to = b->offsets[k][v + 1];
+}
+
+static void count_range(void *ctx, unsigned worker, size_t begin, size_t end)
+{
+    struct count_job *job = ctx;
+    const struct catalog_base *b = job->c->base;
+    uint16_t *counts = job->counts[worker];
+
+    if (counts == NULL) {
+        counts = job->counts[worker] = calloc(b->count ? b->count : 1, sizeof(*counts));
+        if (counts == NULL) {
+            atomic_store(&job->failed, 1);
+            return;
+        }
+    }
+    for (size_t i = begin; i < end; i++) {
+        uint32_t k = job->order[i], from, to;
+        list_of(job->c, job->target, k, &from, &to);
+        if (i + PREFETCH_LISTS_AHEAD < end) {
+            uint32_t nk = job->order[i + PREFETCH_LISTS_AHEAD], nfrom, nto;
+            list_of(job->c, job->target, nk, &nfrom, &nto);
+            const char *at = (const char *)b->postings[nk] + (size_t)nfrom * b->index_bytes;
+            size_t bytes = (size_t)(nto - nfrom) * b->index_bytes;
+            for (size_t o = 0; o < bytes && o < PREFETCH_BYTES_MAX; o += 64)
+                __builtin_prefetch(at + o);
+        }
+        if (b->index_bytes == 2) {
+            const uint16_t *p = (const uint16_t *)b->postings[k];
+            for (uint32_t o = from; o < to; o++)
+                counts[p[o]]++;
+        } else {
+            const uint32_t *p = (const uint32_t *)b->postings[k];
+            for (uint32_t o = from; o < to; o++)
+                counts[p[o]]++;
+        }
+    }
+}
+
+/* Counts the base rows through the index over the positions listed in
+ * order[0..npos) into matches[0 .. base count). */
+static int count_postings(const struct recs_catalog *c, size_t target, const uint32_t *order,
+                          uint32_t npos, unsigned threads, uint32_t *matches)
+{
+    const struct catalog_base *b = c->base;
+    struct count_job job = {.c = c, .target = target, .order = order};
+
+    threads = threads ? threads : 1;
+    memset(matches, 0, b->count * sizeof(*matches));
+    job.counts = calloc(threads, sizeof(*job.counts));
+    if (job.counts == NULL)
+        return -1;
+    recs_parallel_for(npos, 16, threads, count_range, &job);
+    for (unsigned u = 0; u < threads; u++) {
+        for (size_t i = 0; job.counts[u] != NULL && i < b->count; i++)
+            matches[i] += job.counts[u][i];
+        free(job.counts[u]);
+    }
+    free(job.counts);
+    return atomic_load(&job.failed) ? -1 : 0;
+}
+
+struct position {
+    uint32_t k, len; /* postings length of the target's id at k */
+};
+
+#define LENGTH_CLASSES 34 /* 0, then floor(log2(len)) + 1 for 32-bit lengths */
+
+static unsigned length_class(uint32_t len)
+{
+    return len == 0 ? 0 : 32u - (unsigned)__builtin_clz(len);
+}
+
+/* Orders positions by length class (powers of two), shortest first, in
+ * O(K). Close enough to sorted for pruning, whose exactness does not depend
+ * on the order: any lists may be skipped, only the savings change. */
+static void order_by_length(const struct position *in, uint32_t k, struct position *out)
+{
+    uint32_t next[LENGTH_CLASSES + 1] = {0};
+
+    for (uint32_t i = 0; i < k; i++)
+        next[length_class(in[i].len) + 1]++;
+    for (unsigned cl = 1; cl <= LENGTH_CLASSES; cl++)
+        next[cl] += next[cl - 1];
+    for (uint32_t i = 0; i < k; i++)
+        out[next[length_class(in[i].len)]++] = in[i];
+}
+
+static int by_descending(const void *a, const void *b)
+{
+    uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
+    return (x < y) - (x > y);
+}
+
+/* One target against the candidates. */
+struct target_job {
+    const struct recs_catalog *c;
+    const struct recs_minhash *mh;
+    size_t target;
+    const uint64_t *eligible;
+    size_t want;
+    unsigned threads;
+    uint32_t *matches; /* count(c) slots */
+};
+
+/* theta: the want-th best exact score among a sample of likely winners:
+ * the eligible extras and the eligible products of the target's rarest
+ * lists. 0 when the sample holds fewer than want products. */
+static int sample_threshold(const struct target_job *job, const struct position *positions,
+                            uint32_t *theta)
+{
+    const struct recs_catalog *c = job->c;
+    size_t n = recs_catalog_count(c), cap = job->want * 4 + 64, taken = 0;
+    uint32_t *sample = malloc(cap * sizeof(*sample));
+    uint64_t *seen = calloc((n + 63) / 64, sizeof(*seen));
+    int rc = -1;
+
+    *theta = 0;
+    if (sample == NULL || seen == NULL)
+        goto out;
+    for (size_t i = c->base->count; i < n && taken < cap; i++) {
+        if (bit_set(job->eligible, i))
+            sample[taken++] = (uint32_t)i;
+    }
+    for (uint32_t i = 0; i < c->base->k && taken < cap; i++) {
+        uint32_t from, to;
+        list_of(c, job->target, positions[i].k, &from, &to);
+        for (uint32_t o = from; o < to && taken < cap; o++) {
+            const struct catalog_base *b = c->base;
+            uint32_t p = b->index_bytes == 2 ? ((const uint16_t *)b->postings[positions[i].k])[o]
+                                             : ((const uint32_t *)b->postings[positions[i].k])[o];
+            if (!bit_set(job->eligible, p) || bit_set(seen, p))
+                continue;
+            seen[p / 64] |= (uint64_t)1 << (p % 64);
+            sample[taken++] = p;
+        }
+    }
+    rc = 0;
+    if (taken < job->want || job->want == 0)
+        goto out;
+    for (size_t j = 0; j < taken; j++)
+        sample[j] = recs_catalog_matches(c, job->mh, job->target, sample[j]);
+    qsort(sample, taken, sizeof(*sample), by_descending);
+    *theta = sample[job->want - 1];
+out:
+    free(sample);
+    free(seen);
+    return rc;
+}
+
+/* Exact matches for the eligible products whose matches[] is at least need
+ * (every eligible one when need is 0); the others get 0. Products of the
+ * delta always get an exact score: the index does not count them. */
+struct exact_job {
+    const struct target_job *t;
+    uint32_t need;
+};
+
+static void exact_range(void *ctx, unsigned worker, size_t begin, size_t end)
+{
+    const struct exact_job *job = ctx;
+    const struct target_job *t = job->t;
+    size_t nbase = t->c->base->count;
+
+    (void)worker;
+    for (size_t i = begin; i < end; i++) {
+        bool candidate = bit_set(t->eligible, i) &&
+                         (job->need == 0 || i >= nbase || t->matches[i] >= job->need);
+        t->matches[i] = candidate ? recs_catalog_matches(t->c, t->mh, t->target, i) : 0;
+    }
+}
+
+static void exact_scores(const struct target_job *t, uint32_t need, size_t begin)
+{
+    struct exact_job job = {t, need};
+    size_t n = recs_catalog_count(t->c);
+
+    if (begin == 0) {
+        recs_parallel_for(n, PARALLEL_MIN_SCAN, t->threads, exact_range, &job);
+        return;
+    }
+    exact_range(&job, 0, begin, n); /* the delta alone: few products */
+}
+
+/* Keeps the counts of eligible base rows (exact when nothing was skipped)
+ * and scores the delta. */
+static void keep_counted(const struct target_job *t)
+{
+    size_t nbase = t->c->base->count;
+
+    for (size_t i = 0; i < nbase; i++) {
+        if (!bit_set(t->eligible, i))
+            t->matches[i] = 0;
+    }
+    exact_scores(t, 0, nbase);
+}
+
+/* matches[i] exact for every candidate that can be among the best want,
+ * and for any other one a value below all of those (it may be 0). */
+static int score_target(const struct target_job *t)
+{
+    const struct recs_catalog *c = t->c;
+    const struct catalog_base *b = c->base;
+    size_t n = recs_catalog_count(c), hits = 0;
+    struct position *positions = NULL;
+    uint32_t *order = NULL, theta, skip;
+    int rc = -1;
+
+    if (!recs_catalog_product(c, t->target)->has_signature) {
+        memset(t->matches, 0, n * sizeof(*t->matches));
+        return 0;
+    }
+    if (b->offsets == NULL) { /* ids in the caches: scanning beats any counting */
+        exact_scores(t, 0, 0);
+        return 0;
+    }
+    positions = malloc((size_t)b->k * 2 * sizeof(*positions)); /* as read, then ordered */
+    order = malloc(b->k * sizeof(*order));
+    if (positions == NULL || order == NULL)
+        goto out;
+    for (uint32_t k = 0; k < b->k; k++) {
+        uint32_t from, to;
+        list_of(c, t->target, k, &from, &to);
+        positions[k].k = k;
+        positions[k].len = to - from;
+        hits += to - from;
+    }
+    /* An increment costs about as much as scanning INDEX_VS_SCAN ids from
+     * memory. */
+    if (hits * INDEX_VS_SCAN >= b->count * b->k) {
+        exact_scores(t, 0, 0);
+        rc = 0;
+        goto out;
+    }
+    if (hits < PRUNE_MIN_HITS) {
+        /* so little to count that ordering and sampling would cost more */
+        for (uint32_t k = 0; k < b->k; k++)
+            order[k] = k;
+        rc = count_postings(c, t->target, order, b->k, 1, t->matches);
+        if (rc == 0)
+            keep_counted(t);
+        goto out;
+    }
+    order_by_length(positions, b->k, positions + b->k);
+    for (uint32_t k = 0; k < b->k; k++)
+        /* the counting sort writes each of the K slots once; the analyzer
+         * cannot follow it: NOLINTNEXTLINE(clang-analyzer-core.uninitialized.Assign) */
+        order[k] = positions[b->k + k].k;
+    if (sample_threshold(t, positions + b->k, &theta) != 0)
+        goto out;
+    /* Half of theta balances the increments saved against the products
+     * checked. */
+    skip = theta > 1 ? (theta - 1) / 2 : 0;
+    if (count_postings(c, t->target, order, b->k - skip, hits >= PARALLEL_MIN_HITS ? t->threads : 1,
+                       t->matches) != 0)
+        goto out;
+    if (skip > 0)
+        exact_scores(t, theta - skip, 0);
+    else
+        keep_counted(t);
+    rc = 0;
+out:
+    free(positions);
+    free(order);
+    return rc;
+}
+
+/* Signs p into sig; a text too long to tokenize has no signature. */
+static int sign_product(const struct recs_minhash *mh, struct recs_scratch *scratch,
+                        const struct recs_product *p, uint64_t *sig, bool *has)
+{
+    *has = false;
+    if (!recs_minhash_text_fits(p->title_len, p->description_len))
+        return 0;
+    return recs_minhash_signature(mh, scratch, p->title, p->title_len, p->description,
+                                  p->description_len, sig, has);
+}
+
+struct sign_job {
+    const struct recs_minhash *mh;
+    const struct recs_catalog *c;
+    const uint64_t *eligible;
+    const uint64_t *target_sigs; /* ntargets x K, only of targets with tokens */
+    size_t ntargets;
+    uint32_t *matches;
+    atomic_int failed;
+};
+
+static void sign_range(void *ctx, unsigned worker, size_t begin, size_t end)
+{
+    struct sign_job *job = ctx;
+    uint32_t k = recs_minhash_k(job->mh);
+    struct recs_scratch *scratch = recs_scratch_create();
+    uint64_t *sig = malloc(k * sizeof(*sig));
+
+    (void)worker;
+    for (size_t i = begin; i < end; i++) {
+        bool has = false;
+        job->matches[i] = 0;
+        if (!bit_set(job->eligible, i))
+            continue;
+        if (scratch == NULL || sig == NULL ||
+            sign_product(job->mh, scratch, recs_catalog_product(job->c, i), sig, &has) != 0) {
+            atomic_store(&job->failed, 1);
+            break;
+        }
+        for (size_t t = 0; has && t < job->ntargets; t++)
+            job->matches[i] += recs_minhash_matches(job->mh, job->target_sigs + t * k, sig);
+    }
+    free(sig);
+    recs_scratch_destroy(scratch);
+}
+
+/* Without signatures in the snapshot: hashes the targets and every
+ * candidate afresh and compares as it goes (nothing of size n x K). */
+static int sign_and_compare(const struct recs_catalog *c, const struct recs_minhash *mh,
+                            const struct recs_score_query *q, const uint64_t *eligible,
+                            unsigned threads, uint32_t *matches)
+{
+    uint32_t k = recs_minhash_k(mh);
+    uint64_t *sigs = malloc(q->ntargets * k * sizeof(*sigs));
+    struct recs_scratch *scratch = recs_scratch_create();
+    struct sign_job job = {.mh = mh, .c = c, .eligible = eligible, .matches = matches};
+    int rc = -1;
+
+    if (sigs == NULL || scratch == NULL)
+        goto out;
+    for (size_t t = 0; t < q->ntargets; t++) {
+        bool has = false;
+        if (sign_product(mh, scratch, recs_catalog_product(c, q->targets[t]),
+                         sigs + job.ntargets * k, &has) != 0)
+            goto out;
+        job.ntargets += has;
+    }
+    job.target_sigs = sigs;
+    if (job.ntargets == 0) {
+        memset(matches, 0, recs_catalog_count(c) * sizeof(*matches));
+        rc = 0;
+        goto out;
+    }
+    recs_parallel_for(recs_catalog_count(c), SIGN_CHUNK, threads, sign_range, &job);
+    rc = atomic_load(&job.failed) ? -1 : 0;
+out:
+    free(sigs);
+    recs_scratch_destroy(scratch);
+    return rc;
+}
+
+/* true if a ranks before b: more matches, then the smaller id. */
+static bool ranks_before(const struct recs_catalog *c, const struct recs_ranked *a,
+                         const struct recs_ranked *b)
+{
+    if (a->matches != b->matches)
+        return a->matches > b->matches;
+    return recs_catalog_product(c, a->index)->id < recs_catalog_product(c, b->index)->id;
+}
+
+/* heap[0] is the worst of the kept entries (a min-heap by rank). */
+static void sift_down(const struct recs_catalog *c, struct recs_ranked *heap, size_t n, size_t i)
+{
+    for (;;) {
+        size_t worst = i, l = 2 * i + 1, r = l + 1;
+        if (l < n && ranks_before(c, &heap[worst], &heap[l]))
+            worst = l;
+        if (r < n && ranks_before(c, &heap[worst], &heap[r]))
+            worst = r;
+        if (worst == i)
+            return;
+        struct recs_ranked tmp = heap[i];
+        heap[i] = heap[worst];
+        heap[worst] = tmp;
+        i = worst;
+    }
+}
+
+static void sift_up(const struct recs_catalog *c, struct recs_ranked *heap, size_t i)
+{
+    while (i > 0) {
+        size_t parent = (i - 1) / 2;
+        if (!ranks_before(c, &heap[parent], &heap[i]))
+            return;
+        struct recs_ranked tmp = heap[i];
+        heap[i] = heap[parent];
+        heap[parent] = tmp;
+        i = parent;
+    }
+}
+
+/* The best want eligible products by matches into out, best first. */
+static size_t select_best(const struct recs_catalog *c, const uint64_t *eligible,
+                          const uint32_t *matches, size_t want, struct recs_ranked *out)
+{
+    size_t n = recs_catalog_count(c), kept = 0;
+
+    for (size_t i = 0; i < n && want > 0; i++) {
+        struct recs_ranked r = {.index = i, .matches = matches[i]};
+        if (!bit_set(eligible, i))
+            continue;
+        if (kept < want) {
+            out[kept] = r;
+            sift_up(c, out, kept++);
+        } else if (ranks_before(c, &r, &out[0])) {
+            out[0] = r;
+            sift_down(c, out, kept, 0);
+        }
+    }
+    /* heap-sort in place: repeatedly move the worst to the end */
+    for (size_t end = kept; end > 1; end--) {
+        struct recs_ranked worst = out[0];
+        out[0] = out[end - 1];
+        out[end - 1] = worst;
+        sift_down(c, out, end - 1, 0);
+    }
+    return kept;
+}
+
+/* Every live product but the targets. */
+static uint64_t *default_candidates(const struct recs_catalog *c, const struct recs_score_query *q)
+{
+    size_t n = recs_catalog_count(c);
+    uint64_t *bits = calloc((n + 63) / 64 + 1, sizeof(*bits));
+
+    if (bits == NULL)
+        return NULL;
+    for (size_t i = 0; i < n; i++) {
+        if (recs_catalog_live(c, i))
+            bits[i / 64] |= (uint64_t)1 << (i % 64);
+    }
+    for (size_t t = 0; t < q->ntargets; t++)
+        bits[q->targets[t] / 64] &= ~((uint64_t)1 << (q->targets[t] % 64));
+    return bits;
+}
+
+/* Sums the targets' matches: each term exact where it can matter. With
+ * more than one target no term is pruned, since a candidate's sum can
+ * reach the top through any of them. */
+static int score_targets(const struct recs_catalog *c, const struct recs_minhash *mh,
+                         const struct recs_score_query *q, const uint64_t *eligible,
+                         unsigned threads, uint32_t *matches)
+{
+    size_t n = recs_catalog_count(c);
+    uint32_t *term = q->ntargets > 1 ? malloc((n ? n : 1) * sizeof(*term)) : matches;
+    int rc = 0;
+
+    if (term == NULL)
+        return -1;
+    memset(matches, 0, n * sizeof(*matches));
+    for (size_t t = 0; t < q->ntargets && rc == 0; t++) {
+        struct target_job job = {.c = c,
+                                 .mh = mh,
+                                 .target = q->targets[t],
+                                 .eligible = eligible,
+                                 .want = q->ntargets > 1 ? n : q->want,
+                                 .threads = threads,
+                                 .matches = term};
+        rc = score_target(&job);
+        for (size_t i = 0; rc == 0 && term != matches && i < n; i++)
+            matches[i] += term[i];
+    }
+    if (term != matches)
+        free(term);
+    return rc;
+}
+
+int recs_score_rank(const struct recs_catalog *catalog, const struct recs_minhash *mh,
+                    const struct recs_score_query *query, unsigned threads,
+                    struct recs_ranked *out, size_t *count)
+{
+    size_t n = recs_catalog_count(catalog);
+    uint64_t *own = query->eligible == NULL ? default_candidates(catalog, query) : NULL;
+    const uint64_t *eligible = query->eligible != NULL ? query->eligible : own;
+    uint32_t *matches = malloc((n ? n : 1) * sizeof(*matches));
+    int rc = -1;
+
+    threads = threads ? threads : 1;
+    if (eligible == NULL || matches == NULL || query->ntargets == 0 ||
+        query->ntargets > RECS_SCORE_TARGETS_MAX)
+        goto out;
+    rc = recs_catalog_has_signatures(catalog)
+             ? score_targets(catalog, mh, query, eligible, threads, matches)
+             : sign_and_compare(catalog, mh, query, eligible, threads, matches);
+    if (rc == 0)
+        *count = select_best(catalog, eligible, matches, query->want, out);
+out:
+    free(own);
+    free(matches);
+    return rc;
+}
