@@ -13,6 +13,7 @@
 #include <string.h>
 #include <strings.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/time.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -276,6 +277,42 @@ int http_metric(int port, const char *series, double *value)
             line++;
     }
     http_response_free(&r);
+    return rc;
+}
+
+/* The path of an SQL file of the project (see db_exec_file). */
+static void sql_path(const char *name, char *out, size_t len)
+{
+    const char *v = getenv("RECS_TEST_VECTORS");
+    struct stat st;
+
+    snprintf(out, len, "sql/%s", name);
+    if (stat(out, &st) == 0 || v == NULL)
+        return;
+    snprintf(out, len, "%.*s../../sql/%s", (int)(strrchr(v, '/') ? strrchr(v, '/') - v + 1 : 0), v,
+             name);
+}
+
+int db_exec_file(PGconn *pg, const char *name)
+{
+    char path[1024], *sql = NULL;
+    FILE *f;
+    long size;
+    int rc = -1;
+
+    sql_path(name, path, sizeof(path));
+    f = fopen(path, "rb");
+    if (f == NULL)
+        return -1;
+    if (fseek(f, 0, SEEK_END) != 0 || (size = ftell(f)) < 0 || fseek(f, 0, SEEK_SET) != 0)
+        goto out;
+    sql = calloc(1, (size_t)size + 1);
+    if (sql == NULL || fread(sql, 1, (size_t)size, f) != (size_t)size)
+        goto out;
+    rc = db_exec(pg, sql);
+out:
+    free(sql);
+    fclose(f);
     return rc;
 }
 

@@ -69,6 +69,10 @@ PGconn *db_connect(void);
 /* Runs SQL, returns 0 if it succeeded. */
 int db_exec(PGconn *pg, const char *sql);
 const char *db_url(void);
+/* Runs the project's SQL file sql/<name> (found under the working
+ * directory, or beside tests/fixtures from RECS_TEST_VECTORS); returns 0
+ * if it succeeded. */
+int db_exec_file(PGconn *pg, const char *name);
 
 /* Runs "$RECS_TEST_PGCTL <command> $RECS_TEST_PGDIR"; returns its exit status. */
 int pg_control(const char *command);
