@@ -511,6 +511,7 @@ static enum MHD_Result handle_request(void *cls, struct MHD_Connection *c, const
     struct recs_http *http = cls;
     struct request *req = *con_cls;
     struct conn_entry *conn;
+    bool refused;
     struct recs_request_target target;
     struct limit_args limits = {0};
     struct recs_reply reply;
@@ -524,13 +525,15 @@ static enum MHD_Result handle_request(void *cls, struct MHD_Connection *c, const
         if ((conn = connection_entry(c)) == NULL || (req = calloc(1, sizeof(*req))) == NULL)
             return MHD_NO;
         conn->requests++;
+        refused = recs_wire_rejects(&conn->wire, conn->requests);
         set_phase(conn, PHASE_HANDLING);
         req->start = now_seconds();
         req->route = RECS_ROUTE_OTHER;
         snprintf(req->method, sizeof(req->method), "%s", method);
         snprintf(req->path, sizeof(req->path), "%s", url);
         {
-            const char *id = header(c, "X-Request-Id");
+            /* a refused request's id may be cut short: not echoed */
+            const char *id = refused ? NULL : header(c, "X-Request-Id");
             if (id != NULL && recs_route_request_id_valid(id))
                 snprintf(req->request_id, sizeof(req->request_id), "%s", id);
             else
@@ -538,7 +541,7 @@ static enum MHD_Result handle_request(void *cls, struct MHD_Connection *c, const
         }
         atomic_fetch_add(&http->inflight, 1);
         *con_cls = req;
-        if (recs_wire_rejects(&conn->wire, conn->requests)) {
+        if (refused) {
             status = RECS_ROUTE_OK;
             rc = recs_service_error(400, "forbidden byte in the request line or a header", &reply);
         } else if (!has_body(c)) {
