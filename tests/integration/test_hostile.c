@@ -1297,6 +1297,60 @@ static void test_busy_worker_does_not_cut_waiting_clients(void **state)
     PQfinish(locker);
 }
 
+/* A slow reader: 1,000 pipelined /metrics requests (about 10 KiB each) on a
+ * connection whose receive buffer is small, read at 4 KiB/s. The kernel's
+ * send buffer (up to 4 MiB) takes the first few hundred responses; the next
+ * one waits on the reader, and each read lets the server send a little,
+ * which keeps libmicrohttpd's idle timer (30 s here) from ever firing: the
+ * stream would last 40 minutes (with RECS_SEND_TIMEOUT=60 it was still open
+ * after 20 s). With RECS_SEND_TIMEOUT=1 the response that waits is cut and
+ * the connection closed within seconds. */
+static void test_slow_reader_is_cut(void **state)
+{
+    static const char *const env[] = {"RECS_CONNECTION_TIMEOUT=30", "RECS_SEND_TIMEOUT=1", NULL};
+    static const char request[] = "GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n";
+    struct sockaddr_in addr = {.sin_family = AF_INET};
+    struct server s;
+    char *pipeline, buf[1024];
+    size_t n = 1000 * (sizeof(request) - 1), received = 0;
+    int fd, small = 4096;
+    double start, took;
+    bool ended = false;
+
+    (void)state;
+    assert_int_equal(server_start(&s, env), 0);
+    pipeline = malloc(n);
+    assert_non_null(pipeline);
+    for (size_t i = 0; i < 1000; i++)
+        memcpy(pipeline + i * (sizeof(request) - 1), request, sizeof(request) - 1);
+    fd = socket(AF_INET, SOCK_STREAM, 0);
+    assert_true(fd >= 0);
+    setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &small, sizeof(small));
+    addr.sin_port = htons((uint16_t)s.port);
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    assert_int_equal(connect(fd, (struct sockaddr *)&addr, sizeof(addr)), 0);
+    assert_int_equal(send_chunks(fd, pipeline, n, 0), n);
+    start = now_seconds();
+    while (!ended && now_seconds() - start < 20) {
+        ssize_t got = recv(fd, buf, sizeof(buf), MSG_DONTWAIT);
+        if (got == 0 || (got < 0 && errno != EAGAIN && errno != EWOULDBLOCK))
+            ended = true;
+        else if (got > 0)
+            received += (size_t)got;
+        sleep_ms(250);
+    }
+    took = now_seconds() - start;
+    close(fd);
+    free(pipeline);
+    record("slow reader", "1,000 x /metrics pipelined, read at 4 KiB/s", n,
+           "%s after %.1f s, %zu bytes read (RECS_SEND_TIMEOUT=1)",
+           ended ? "closed by the server" : "still open", took, received);
+    assert_true(ended);
+    assert_true(took < 12);
+    assert_serving(&s);
+    assert_int_equal(server_stop(&s, SIGTERM, 10), 0);
+}
+
 /* ---- 4. memory per connection ---- */
 
 /* Headers beyond the 64 KiB a connection may use get 431 (or 413/414, or a
@@ -1396,6 +1450,7 @@ int main(void)
         cmocka_unit_test(test_connection_cap_answers_503),
         cmocka_unit_test(test_overload_sheds_with_503),
         cmocka_unit_test(test_busy_worker_does_not_cut_waiting_clients),
+        cmocka_unit_test(test_slow_reader_is_cut),
     };
     signal(SIGPIPE, SIG_IGN);
     select_tests_from_env();
