@@ -66,6 +66,10 @@ printf '| %-22s | %5s | %6s | %13s | %8s | %10s | %10s |\n' attack held probes "
 printf '|%s|\n' "------------------------|-------|--------|---------------|----------|------------|-----------"
 passed=0 failed=0
 run() { if attack "$@"; then passed=$((passed + 1)); else failed=$((failed + 1)); fi; }
+# -H and -B send a little every 2 s, often enough to keep an idle timeout
+# from ever firing; -X asks for 8 responses per connection and reads them
+# 8 bytes at a time every 2 s through a window of 1-16 bytes; -R asks for
+# thousands of overlapping ranges.
 run "-H slowloris" -H -i 2 -x 24
 run "-B slow body" -B -i 2 -x 24 -s 8192
 run "-X slow read" -X -k 8 -n 2 -w 1 -y 16 -z 8

@@ -698,22 +698,25 @@ static int load_demo(struct recs_http *http, const char *dir)
 static unsigned connections_that_fit(const struct recs_http_options *opts)
 {
     struct rlimit fds;
-    rlim_t room;
+    rlim_t room, fit;
 
     if (getrlimit(RLIMIT_NOFILE, &fds) != 0)
         return opts->max_connections;
     fds.rlim_cur = fds.rlim_max < FD_TABLE_SIZE ? fds.rlim_max : FD_TABLE_SIZE;
     if (setrlimit(RLIMIT_NOFILE, &fds) != 0)
         getrlimit(RLIMIT_NOFILE, &fds);
-    room = fds.rlim_cur > opts->reserved_fds + 16 ? fds.rlim_cur - opts->reserved_fds - 16 : 1;
-    if (room / 5 * 4 >= opts->max_connections)
+    room = fds.rlim_cur > opts->reserved_fds + 16 ? fds.rlim_cur - opts->reserved_fds - 16 : 0;
+    fit = room / 5 * 4;
+    if (fit >= opts->max_connections)
         return opts->max_connections;
+    if (fit == 0)
+        fit = 1;
     recs_log_error("http_start",
                    "the descriptor limit (%llu) leaves room for %llu of RECS_MAX_CONNECTIONS=%u; "
                    "raise it (LimitNOFILE, ulimit -n) to serve them all",
-                   (unsigned long long)fds.rlim_cur, (unsigned long long)(room / 5 * 4),
+                   (unsigned long long)fds.rlim_cur, (unsigned long long)fit,
                    opts->max_connections);
-    return room / 5 * 4 > 0 ? (unsigned)(room / 5 * 4) : 1;
+    return (unsigned)fit;
 }
 
 int recs_http_start(const struct recs_http_options *opts, struct recs_http **out)
