@@ -525,7 +525,10 @@ static enum MHD_Result handle_request(void *cls, struct MHD_Connection *c, const
         if ((conn = connection_entry(c)) == NULL || (req = calloc(1, sizeof(*req))) == NULL)
             return MHD_NO;
         conn->requests++;
-        refused = recs_wire_rejects(&conn->wire, conn->requests);
+        /* also when the scanner has not seen this request's head: bytes
+         * that reached libmicrohttpd some other way went unchecked */
+        refused =
+            conn->wire.heads < conn->requests || recs_wire_rejects(&conn->wire, conn->requests);
         set_phase(conn, PHASE_HANDLING);
         req->start = now_seconds();
         req->route = RECS_ROUTE_OTHER;
