@@ -22,15 +22,16 @@
  *
  * libmicrohttpd 0.9.75 hands the method, target and header fields over as C
  * strings, cut at the first NUL byte, and never checks for control bytes:
- * "GET /healthz\0 HTTP/1.1" is served as /healthz, while a proxy in front
- * routes on the whole target. What it shows cannot tell such a request from
+ * "GET /healthz\0 HTTP/1.1" would be served as /healthz, while a proxy in
+ * front routes on the whole target. What it shows cannot tell such a request from
  * a valid one (its header size counts the hidden bytes, but a bare LF or a
  * missing space after a colon counts one byte less, and those are valid),
  * so recs looks at the bytes themselves: this file defines recv(), which
  * libmicrohttpd's calls bind to (the executable comes first in symbol
  * lookup), and every byte received on an HTTP connection passes through
- * the scanner of wire.c before libmicrohttpd parses it. A request whose
- * head holds a forbidden byte is answered 400 and the connection closed.
+ * the scanner of wire.c before libmicrohttpd parses it (libpq's reads come
+ * through it too and pass straight on). A request whose head holds a
+ * forbidden byte is answered 400 and the connection closed.
  */
 #include "http.h"
 
