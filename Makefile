@@ -54,7 +54,7 @@ INTEG_BIN := $(INTEG_SRC:tests/integration/%.c=$(BUILD)/tests/integration_%)
 TOOL_SRC := $(wildcard bench/*.c)
 TOOL_BIN := $(TOOL_SRC:bench/%.c=$(BUILD)/%)
 
-.PHONY: all run test unit bench fuzz soak overload e2e deploy-check format lint deps clean
+.PHONY: all run test unit bench fuzz soak overload hostile e2e deploy-check format lint deps clean
 all: $(BUILD)/recs $(UNIT_BIN) $(INTEG_BIN) $(TOOL_BIN)
 
 # The hashing and comparison kernels are the hot loop: give them -O3.
@@ -116,6 +116,11 @@ soak: deps
 overload: deps
 	@$(MAKE) --no-print-directory $(BUILD)/recs
 	@scripts/overload.sh
+
+# slowhttptest's four attacks while a normal client must still be served.
+hostile: deps
+	@$(MAKE) --no-print-directory $(BUILD)/recs
+	@scripts/hostile.sh
 
 # The storefront demo page in headless Chromium.
 e2e: deps

@@ -9,6 +9,7 @@ packages=(
   libmicrohttpd-dev libjansson-dev libpq-dev libcmocka-dev
   postgresql postgresql-client
   curl valgrind clang-format wrk procps iproute2
+  slowhttptest # make hostile
   prometheus # promtool, to check /metrics
   clang libclang-rt-14-dev libomp-14-dev # libFuzzer
   chromium fonts-liberation # the demo page's end-to-end test

@@ -4,6 +4,8 @@
 #   2. unit tests (cmocka): plain, under valgrind, under ASan+UBSan
 #   3. integration tests: a throwaway PostgreSQL cluster, the real server
 #      binary (normal and sanitized, cache on and off) on a free port, real HTTP
+#   4. slowhttptest's four slow-client attacks against build/recs while a
+#      normal client must still be served (scripts/hostile.sh)
 # Prints one "N passed, N failed" line per stage and a total at the end.
 set -uo pipefail
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -62,6 +64,7 @@ tsan_integration() {
     integration build/tsan/recs on integration_test_faults
 }
 stage "integration under ThreadSanitizer" tsan_integration
+stage "slowhttptest against the service" scripts/hostile.sh
 
 echo "test: $stages_passed passed, $stages_failed failed"
 ((stages_failed == 0))

@@ -30,6 +30,8 @@ struct recs_config {
     uint32_t max_connections;       /* RECS_MAX_CONNECTIONS: open HTTP connections */
     uint32_t per_ip_connections;    /* RECS_PER_IP_CONNECTIONS: 0 = unlimited */
     uint32_t connection_timeout_s;  /* RECS_CONNECTION_TIMEOUT: idle seconds before close */
+    uint32_t header_timeout_s;      /* RECS_HEADER_TIMEOUT: to send a request head */
+    uint32_t send_timeout_s;        /* RECS_SEND_TIMEOUT: to read a response */
     uint32_t max_inflight;          /* RECS_MAX_INFLIGHT: concurrent recommendation requests */
     uint32_t shutdown_timeout_s;    /* RECS_SHUTDOWN_TIMEOUT: drain limit on SIGTERM */
     bool access_log;                /* RECS_ACCESS_LOG: on|off */

@@ -9,11 +9,29 @@
  *
  * libmicrohttpd's connection timeout only closes connections that send
  * nothing: a client trickling one header byte a second would hold its
- * connection forever, and a few hundred such clients every connection slot.
- * A watchdog thread therefore closes any connection whose request has not
- * arrived completely within the same timeout (counted from the connection's
- * start or its previous response), and a request that announces a body is
- * answered at once, before its body is read.
+ * connection forever, and a client reading its response a few bytes at a
+ * time likewise. A watchdog thread therefore closes any connection whose
+ * request head has not arrived completely within RECS_HEADER_TIMEOUT (from
+ * the connection's start, or on a kept-alive connection from the first byte
+ * of the next request), or whose response has not been taken by the client
+ * within RECS_SEND_TIMEOUT; a request that announces a body is answered at
+ * once, before its body is read. Connections are cheap (a descriptor and a
+ * 64 KiB pool each), so the cap is high and the descriptor limit is raised
+ * to fit it: what holds a slot without progress is cut, not what is merely
+ * many.
+ *
+ * libmicrohttpd 0.9.75 hands the method, target and header fields over as C
+ * strings, cut at the first NUL byte, and never checks for control bytes:
+ * "GET /healthz\0 HTTP/1.1" would be served as /healthz, while a proxy in
+ * front routes on the whole target. What it shows cannot tell such a request from
+ * a valid one (its header size counts the hidden bytes, but a bare LF or a
+ * missing space after a colon counts one byte less, and those are valid),
+ * so recs looks at the bytes themselves: this file defines recv(), which
+ * libmicrohttpd's calls bind to (the executable comes first in symbol
+ * lookup), and every byte received on an HTTP connection passes through
+ * the scanner of wire.c before libmicrohttpd parses it (libpq's reads come
+ * through it too and pass straight on). A request whose head holds a
+ * forbidden byte is answered 400 and the connection closed.
  */
 #include "http.h"
 
@@ -26,6 +44,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/random.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
@@ -36,9 +55,13 @@
 #include "metrics.h"
 #include "render.h"
 #include "route.h"
+#include "wire.h"
 
 #define MEMORY_PER_CONNECTION (64u * 1024u)
 #define DEMO_FILE_MAX (1u << 20)
+/* Descriptors whose bytes the recv() below can check: the descriptor limit
+ * is kept at or below it, so that every connection is checked. */
+#define FD_TABLE_SIZE (1u << 17)
 
 /* The storefront demo, read once at start and served from memory. */
 struct demo_file {
@@ -47,16 +70,32 @@ struct demo_file {
     size_t len;
 };
 
-/* One open connection, for the watchdog. Lives from MHD's "connection
- * started" notification to its "connection closed" one, which comes before
- * MHD closes the socket: under the watchdog's lock, fd is always open. */
+/* What a connection is waiting for, and so which deadline applies. */
+enum conn_phase {
+    PHASE_IDLE,      /* kept alive between requests: libmicrohttpd's idle timeout */
+    PHASE_RECEIVING, /* a request head: RECS_HEADER_TIMEOUT */
+    PHASE_HANDLING,  /* the handler: bounded by the database timeouts */
+    PHASE_SENDING,   /* the client to take the response: RECS_SEND_TIMEOUT */
+};
+
+struct watchdog;
+
+/* One open connection. Lives from MHD's "connection started" notification
+ * to its "connection closed" one, which comes before MHD closes the socket:
+ * under the watchdog's lock, fd is always open. Both notifications, the
+ * reads and the handler of a connection run on the worker thread that
+ * accepted it, so wire and requests need no lock; phase and since are
+ * written under the watchdog's lock. */
 struct conn_entry {
     struct conn_entry *prev, *next;
+    struct watchdog *watchdog;
     MHD_socket fd;
-    double since;  /* start of the request being received */
-    bool handling; /* a complete request is being answered */
+    enum conn_phase phase;
+    double since;  /* when phase began */
     bool cut;      /* already shut down by the watchdog */
     bool over_cap; /* opened while RECS_MAX_CONNECTIONS were already open */
+    struct recs_wire wire;
+    unsigned requests; /* requests whose head libmicrohttpd has passed on */
 };
 
 struct watchdog {
@@ -64,9 +103,15 @@ struct watchdog {
     pthread_cond_t wake;
     struct conn_entry *head;
     unsigned open; /* connections in the list */
+    double header_timeout, send_timeout;
     bool stop, running;
     pthread_t thread;
 };
+
+/* The connection on each descriptor, for recv(): set and cleared by the
+ * worker owning the connection, read by any thread that receives (libpq's
+ * descriptors are never in it). */
+static _Atomic(struct conn_entry *) conn_by_fd[FD_TABLE_SIZE];
 
 struct recs_http {
     struct recs_http_options opts;
@@ -129,10 +174,15 @@ static void notify_connection(void *cls, struct MHD_Connection *c, void **socket
     if (code == MHD_CONNECTION_NOTIFY_STARTED) {
         const union MHD_ConnectionInfo *info =
             MHD_get_connection_info(c, MHD_CONNECTION_INFO_CONNECTION_FD);
-        if (info == NULL || (e = calloc(1, sizeof(*e))) == NULL)
-            return; /* not watched: MHD's idle timeout still applies */
+        if (info == NULL || info->connect_fd < 0 || (unsigned)info->connect_fd >= FD_TABLE_SIZE ||
+            (e = calloc(1, sizeof(*e))) == NULL)
+            return; /* unchecked: handle_request closes it */
         e->fd = info->connect_fd;
+        e->watchdog = w;
+        e->phase = PHASE_RECEIVING;
         e->since = now_seconds();
+        recs_wire_init(&e->wire);
+        atomic_store_explicit(&conn_by_fd[e->fd], e, memory_order_release);
         pthread_mutex_lock(&w->lock);
         e->next = w->head;
         if (w->head != NULL)
@@ -142,6 +192,7 @@ static void notify_connection(void *cls, struct MHD_Connection *c, void **socket
         pthread_mutex_unlock(&w->lock);
         *socket_context = e;
     } else if (code == MHD_CONNECTION_NOTIFY_CLOSED && e != NULL) {
+        atomic_store_explicit(&conn_by_fd[e->fd], NULL, memory_order_release);
         pthread_mutex_lock(&w->lock);
         if (e->prev != NULL)
             e->prev->next = e->next;
@@ -156,42 +207,69 @@ static void notify_connection(void *cls, struct MHD_Connection *c, void **socket
     }
 }
 
+static struct conn_entry *connection_entry(struct MHD_Connection *c)
+{
+    const union MHD_ConnectionInfo *info =
+        MHD_get_connection_info(c, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
+
+    return info != NULL ? info->socket_context : NULL;
+}
+
 /* Whether the connection was opened beyond RECS_MAX_CONNECTIONS: such a
  * connection gets one 503 with Retry-After and is closed, so that excess
  * clients learn at once to come back later instead of queueing. */
 static bool over_cap(struct MHD_Connection *c)
 {
-    const union MHD_ConnectionInfo *info =
-        MHD_get_connection_info(c, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
-    const struct conn_entry *e = info != NULL ? info->socket_context : NULL;
+    const struct conn_entry *e = connection_entry(c);
 
     return e != NULL && e->over_cap; /* set once at open, before any request */
 }
 
-/* A complete request is being answered (handling) or has been (its response
- * sent: the deadline of the next request on the connection starts now). */
-static void mark_handling(struct recs_http *http, struct MHD_Connection *c, bool handling)
+/* Called by the connection's worker only. */
+static void set_phase(struct conn_entry *e, enum conn_phase phase)
 {
-    const union MHD_ConnectionInfo *info =
-        MHD_get_connection_info(c, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
-    struct conn_entry *e = info != NULL ? info->socket_context : NULL;
-
-    if (e == NULL)
-        return;
-    pthread_mutex_lock(&http->watchdog.lock);
-    e->handling = handling;
+    pthread_mutex_lock(&e->watchdog->lock);
+    e->phase = phase;
     e->since = now_seconds();
-    pthread_mutex_unlock(&http->watchdog.lock);
+    pthread_mutex_unlock(&e->watchdog->lock);
 }
 
-/* Every quarter second: shuts down the sockets whose request is overdue.
- * The connection's worker then sees the end of the stream and closes it as
- * it would any connection the client closed. */
+static void mark_phase(struct MHD_Connection *c, enum conn_phase phase)
+{
+    struct conn_entry *e = connection_entry(c);
+
+    if (e != NULL)
+        set_phase(e, phase);
+}
+
+/* libmicrohttpd's only way in for bytes from a client (see the top of this
+ * file): POSIX defines recv() as recvfrom() without an address, and that is
+ * what runs; bytes received on an HTTP connection are then scanned, and the
+ * first byte of a request on a kept-alive connection starts its header
+ * deadline. */
+ssize_t recv(int fd, void *buf, size_t len, int flags)
+{
+    ssize_t n = recvfrom(fd, buf, len, flags, NULL, NULL);
+    struct conn_entry *e;
+
+    if (n <= 0 || fd < 0 || (unsigned)fd >= FD_TABLE_SIZE || (flags & MSG_PEEK) != 0)
+        return n;
+    e = atomic_load_explicit(&conn_by_fd[fd], memory_order_acquire);
+    if (e == NULL)
+        return n;
+    recs_wire_scan(&e->wire, buf, (size_t)n);
+    if (e->phase == PHASE_IDLE)
+        set_phase(e, PHASE_RECEIVING);
+    return n;
+}
+
+/* Every quarter second: shuts down the sockets whose request head or
+ * response is overdue. The connection's worker then sees the end of the
+ * stream and closes it as it would any connection the client closed. */
 static void *watchdog_main(void *arg)
 {
     struct recs_http *http = arg;
     struct watchdog *w = &http->watchdog;
-    double limit = (double)http->opts.connection_timeout_s;
 
     pthread_mutex_lock(&w->lock);
     while (!w->stop) {
@@ -199,7 +277,10 @@ static void *watchdog_main(void *arg)
         double now = now_seconds();
 
         for (struct conn_entry *e = w->head; e != NULL; e = e->next) {
-            if (!e->handling && !e->cut && now - e->since > limit) {
+            double limit = e->phase == PHASE_RECEIVING ? w->header_timeout
+                           : e->phase == PHASE_SENDING ? w->send_timeout
+                                                       : 0;
+            if (limit > 0 && !e->cut && now - e->since > limit) {
                 shutdown(e->fd, SHUT_RDWR);
                 e->cut = true;
             }
@@ -329,6 +410,7 @@ static enum MHD_Result send_reply(struct recs_http *http, struct MHD_Connection 
         MHD_add_response_header(resp, MHD_HTTP_HEADER_CONNECTION, "close");
     req->status = reply->status;
     req->bytes = reply->len;
+    mark_phase(c, PHASE_SENDING);
     ret = MHD_queue_response(c, reply->status, resp);
     MHD_destroy_response(resp);
     return ret;
@@ -349,6 +431,7 @@ static enum MHD_Result send_preflight(struct recs_http *http, struct MHD_Connect
     MHD_add_response_header(resp, "Access-Control-Max-Age", "600");
     MHD_add_response_header(resp, "X-Request-Id", req->request_id);
     req->status = 204;
+    mark_phase(c, PHASE_SENDING);
     ret = MHD_queue_response(c, 204, resp);
     MHD_destroy_response(resp);
     return ret;
@@ -387,41 +470,6 @@ static bool has_body(struct MHD_Connection *c)
     while (*length == '0')
         length++;
     return *length != '\0';
-}
-
-/* RFC 9110 tchar. */
-static bool token_char(char c)
-{
-    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-           (c != '\0' && strchr("!#$%&'*+-.^_`|~", c) != NULL);
-}
-
-static enum MHD_Result check_name(void *cls, enum MHD_ValueKind kind, const char *key,
-                                  size_t key_size, const char *value, size_t value_size)
-{
-    bool *valid = cls;
-
-    (void)kind;
-    (void)value;
-    (void)value_size;
-    for (size_t i = 0; i < key_size; i++)
-        if (!token_char(key[i]))
-            *valid = false;
-    if (key_size == 0)
-        *valid = false;
-    return *valid ? MHD_YES : MHD_NO;
-}
-
-/* Whether every header field name is a token. libmicrohttpd 0.9.75 keeps
- * "Name :" (whitespace before the colon, which RFC 9112 says to reject with
- * 400) and control bytes in names: "Transfer-Encoding : chunked" is then an
- * unknown field to it, but chunked to a lenient proxy in front of it. */
-static bool header_names_valid(struct MHD_Connection *c)
-{
-    bool valid = true;
-
-    MHD_get_connection_values_n(c, MHD_HEADER_KIND, check_name, &valid);
-    return valid;
 }
 
 static int route_error_reply(recs_route_status status, struct recs_reply *reply)
@@ -463,6 +511,8 @@ static enum MHD_Result handle_request(void *cls, struct MHD_Connection *c, const
 {
     struct recs_http *http = cls;
     struct request *req = *con_cls;
+    struct conn_entry *conn;
+    bool refused;
     struct recs_request_target target;
     struct limit_args limits = {0};
     struct recs_reply reply;
@@ -472,15 +522,22 @@ static enum MHD_Result handle_request(void *cls, struct MHD_Connection *c, const
     (void)version;
     (void)upload_data;
     if (req == NULL) {
-        req = calloc(1, sizeof(*req));
-        if (req == NULL)
+        /* A connection whose bytes were not checked is not served. */
+        if ((conn = connection_entry(c)) == NULL || (req = calloc(1, sizeof(*req))) == NULL)
             return MHD_NO;
+        conn->requests++;
+        /* also when the scanner has not seen this request's head: bytes
+         * that reached libmicrohttpd some other way went unchecked */
+        refused =
+            conn->wire.heads < conn->requests || recs_wire_rejects(&conn->wire, conn->requests);
+        set_phase(conn, PHASE_HANDLING);
         req->start = now_seconds();
         req->route = RECS_ROUTE_OTHER;
         snprintf(req->method, sizeof(req->method), "%s", method);
         snprintf(req->path, sizeof(req->path), "%s", url);
         {
-            const char *id = header(c, "X-Request-Id");
+            /* a refused request's id may be cut short: not echoed */
+            const char *id = refused ? NULL : header(c, "X-Request-Id");
             if (id != NULL && recs_route_request_id_valid(id))
                 snprintf(req->request_id, sizeof(req->request_id), "%s", id);
             else
@@ -488,9 +545,9 @@ static enum MHD_Result handle_request(void *cls, struct MHD_Connection *c, const
         }
         atomic_fetch_add(&http->inflight, 1);
         *con_cls = req;
-        if (!header_names_valid(c)) {
+        if (refused) {
             status = RECS_ROUTE_OK;
-            rc = recs_service_error(400, "invalid header field name", &reply);
+            rc = recs_service_error(400, "forbidden byte in the request line or a header", &reply);
         } else if (!has_body(c)) {
             return MHD_YES;
         } else {
@@ -520,7 +577,6 @@ static enum MHD_Result handle_request(void *cls, struct MHD_Connection *c, const
     MHD_get_connection_values(c, MHD_GET_ARGUMENT_KIND, collect_limit, &limits);
     status = recs_route_request(method, url, limits.values, limits.count, &target);
     req->route = target.route;
-    mark_handling(http, c, true);
     if (status == RECS_ROUTE_BAD_METHOD && strcmp(method, "OPTIONS") == 0 &&
         recs_route_origin_allowed(http->opts.cors_origins, header(c, "Origin")))
         return send_preflight(http, c, req);
@@ -545,9 +601,12 @@ static void request_completed(void *cls, struct MHD_Connection *c, void **con_cl
 {
     struct recs_http *http = cls;
     struct request *req = *con_cls;
+    struct conn_entry *conn = connection_entry(c);
     double elapsed;
 
-    mark_handling(http, c, false);
+    /* Bytes of a next request may have come with this one. */
+    if (conn != NULL)
+        set_phase(conn, conn->wire.in_head ? PHASE_RECEIVING : PHASE_IDLE);
     if (req == NULL)
         return;
     elapsed = now_seconds() - req->start;
@@ -636,6 +695,34 @@ static int load_demo(struct recs_http *http, const char *dir)
     return 0;
 }
 
+/* Raises the descriptor limit to its hard limit (at most FD_TABLE_SIZE,
+ * which recv() can follow) and returns the connections it leaves room for:
+ * each takes one descriptor, and libmicrohttpd's cap is a quarter above
+ * RECS_MAX_CONNECTIONS (see recs_http_start). */
+static unsigned connections_that_fit(const struct recs_http_options *opts)
+{
+    struct rlimit fds;
+    rlim_t room, fit;
+
+    if (getrlimit(RLIMIT_NOFILE, &fds) != 0)
+        return opts->max_connections;
+    fds.rlim_cur = fds.rlim_max < FD_TABLE_SIZE ? fds.rlim_max : FD_TABLE_SIZE;
+    if (setrlimit(RLIMIT_NOFILE, &fds) != 0)
+        getrlimit(RLIMIT_NOFILE, &fds);
+    room = fds.rlim_cur > opts->reserved_fds + 16 ? fds.rlim_cur - opts->reserved_fds - 16 : 0;
+    fit = room / 5 * 4;
+    if (fit >= opts->max_connections)
+        return opts->max_connections;
+    if (fit == 0)
+        fit = 1;
+    recs_log_error("http_start",
+                   "the descriptor limit (%llu) leaves room for %llu of RECS_MAX_CONNECTIONS=%u; "
+                   "raise it (LimitNOFILE, ulimit -n) to serve them all",
+                   (unsigned long long)fds.rlim_cur, (unsigned long long)fit,
+                   opts->max_connections);
+    return (unsigned)fit;
+}
+
 int recs_http_start(const struct recs_http_options *opts, struct recs_http **out)
 {
     struct recs_http *http = calloc(1, sizeof(*http));
@@ -647,6 +734,9 @@ int recs_http_start(const struct recs_http_options *opts, struct recs_http **out
     if (http == NULL)
         return -1;
     http->opts = *opts;
+    http->opts.max_connections = connections_that_fit(opts);
+    http->watchdog.header_timeout = (double)opts->header_timeout_s;
+    http->watchdog.send_timeout = (double)opts->send_timeout_s;
     http->listen_fd = MHD_INVALID_SOCKET;
     if (listen_address(opts, &addr) != 0) {
         recs_log_error("http_start", "invalid listen address");
@@ -662,7 +752,7 @@ int recs_http_start(const struct recs_http_options *opts, struct recs_http **out
         flags |= MHD_USE_IPv6;
     /* Above RECS_MAX_CONNECTIONS, room for connections that only get a 503
      * (see over_cap); past this hard limit libmicrohttpd closes them itself. */
-    hard_limit = opts->max_connections + opts->max_connections / 4 + 16;
+    hard_limit = http->opts.max_connections + http->opts.max_connections / 4 + 16;
     http->daemon = MHD_start_daemon(
         flags, opts->port, NULL, NULL, handle_request, http, MHD_OPTION_EXTERNAL_LOGGER, log_mhd,
         NULL, MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&addr, MHD_OPTION_THREAD_POOL_SIZE,

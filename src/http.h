@@ -16,8 +16,11 @@ struct recs_http_options {
     uint16_t port;              /* 0 = any free port */
     unsigned threads;
     unsigned max_connections;
-    unsigned per_ip_connections; /* 0 = unlimited */
-    unsigned connection_timeout_s;
+    unsigned per_ip_connections;   /* 0 = unlimited */
+    unsigned connection_timeout_s; /* idle, between requests */
+    unsigned header_timeout_s;     /* to send a whole request head */
+    unsigned send_timeout_s;       /* for the client to take a response */
+    unsigned reserved_fds;         /* descriptors used besides HTTP connections */
     bool access_log;
     const char *cache_control;    /* for recommendation responses */
     const char *cors_origins;     /* "" = no CORS */

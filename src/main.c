@@ -177,6 +177,10 @@ int main(int argc, char **argv)
         .max_connections = cfg.max_connections,
         .per_ip_connections = cfg.per_ip_connections,
         .connection_timeout_s = cfg.connection_timeout_s,
+        .header_timeout_s = cfg.header_timeout_s,
+        .send_timeout_s = cfg.send_timeout_s,
+        /* the pool, the event loops of the HTTP threads, logs and libraries */
+        .reserved_fds = cfg.db_pool_size + 2 * cfg.http_threads + 64,
         .access_log = cfg.access_log,
         .cache_control = cfg.cache_control,
         .cors_origins = cfg.cors_origins,

@@ -1,7 +1,8 @@
 /*
  * route.c - maps a request line onto an endpoint and validates its inputs.
- * Every decision about bad input (400/404/405) is made here and nowhere
- * else.
+ * Every decision about what a request asks for (400/404/405) is made here
+ * and nowhere else; bytes no request may hold are refused before, by
+ * wire.c.
  */
 #include "route.h"
 

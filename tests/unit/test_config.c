@@ -79,9 +79,11 @@ static void test_defaults(void **state)
     assert_int_equal(c.db_connect_timeout_s, 2);
     assert_int_equal(c.statement_timeout_ms, 2000);
     assert_int_equal(c.db_acquire_timeout_ms, 1000);
-    assert_int_equal(c.max_connections, 1024);
+    assert_int_equal(c.max_connections, 10000);
     assert_int_equal(c.per_ip_connections, 0);
     assert_int_equal(c.connection_timeout_s, 10);
+    assert_int_equal(c.header_timeout_s, 5);
+    assert_int_equal(c.send_timeout_s, 10);
     assert_int_equal(c.max_inflight, 64);
     assert_int_equal(c.shutdown_timeout_s, 10);
     assert_true(c.access_log);
@@ -141,6 +143,15 @@ static void test_integers(void **state)
     assert_int_equal(load(&c, err, sizeof(err), 2, "--statement-timeout-ms", "9"),
                      RECS_CONFIG_INVALID);
     assert_string_equal(err, "invalid --statement-timeout-ms '9': expected an integer 10..600000");
+    assert_int_equal(load(&c, err, sizeof(err), 2, "--header-timeout", "0"), RECS_CONFIG_INVALID);
+    assert_string_equal(err, "invalid --header-timeout '0': expected an integer 1..3600");
+    assert_int_equal(load(&c, err, sizeof(err), 1, "--send-timeout=3601"), RECS_CONFIG_INVALID);
+    assert_string_equal(err, "invalid --send-timeout '3601': expected an integer 1..3600");
+    assert_int_equal(
+        load(&c, err, sizeof(err), 4, "--header-timeout", "3600", "--send-timeout", "1"),
+        RECS_CONFIG_OK);
+    assert_int_equal(c.header_timeout_s, 3600);
+    assert_int_equal(c.send_timeout_s, 1);
 }
 
 static void test_messages(void **state)
