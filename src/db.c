@@ -524,6 +524,7 @@ recs_db_status recs_db_catalog_version(struct recs_db_conn *conn, int64_t *versi
     }
     *version = strtoll(PQgetvalue(res, 0, 0), NULL, 10);
     PQclear(res);
+    recs_metrics_observe_catalog_version(*version);
     return RECS_DB_OK;
 }
 

@@ -50,6 +50,12 @@ void recs_metrics_observe_refresh(double seconds, uint64_t computed, uint64_t re
 void recs_metrics_count_db_error(void);
 /* A request was refused because the service was at its limit. */
 void recs_metrics_count_overload(void);
+/* The catalog version a version check read: one that differs from the
+ * previous read counts as a catalog change (a write to the catalog). */
+void recs_metrics_observe_catalog_version(int64_t version);
+/* HTTP connections open now, and RECS_MAX_CONNECTIONS. */
+void recs_metrics_set_http_connections(uint32_t open);
+void recs_metrics_set_http_connection_limit(uint32_t limit);
 
 /* Renders everything into buf (NUL-terminated). Returns the length written,
  * or the length needed (>= buf_len) if buf was too small, like snprintf. */
