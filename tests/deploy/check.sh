@@ -19,15 +19,22 @@
 #      HEALTHCHECK command itself, JSON log lines, SIGTERM -> exit status 0.
 #      PORT is a free port instead of 8080 (the host may be using 8080).
 #   4. YAML: yamllint --strict (config: .yamllint) over deploy/, and the
-#      fields that matter in the Kubernetes manifests, the compose file and
-#      prometheus.yml (promtool check config, when promtool is there).
-#   5. `docker compose config` when the docker CLI has the compose plugin,
+#      fields that matter in the Kubernetes manifests, the compose file (with
+#      its Prometheus rules and Grafana provisioning) and prometheus.yml
+#      (promtool check config, when promtool is there).
+#   5. Alerting rules and dashboard: promtool check rules and test rules,
+#      every rule tested firing and quiet, the Grafana dashboard's structure,
+#      and every metric and label that a rule, a rule test or a panel names
+#      against a scrape of build/recs (built if missing) on a throwaway
+#      PostgreSQL.
+#   6. `docker compose config` when the docker CLI has the compose plugin,
 #      else skipped (the compose file is still checked by 4).
-#   6. systemd unit: systemd-analyze verify and security (when available).
+#   7. systemd unit: systemd-analyze verify and security (when available).
 #
 # As root, missing Debian packages (yamllint python3-yaml) are installed with
 # apt-get. The dockerfile-utils linter is installed with npm into
-# build/deploy-tools (ignored by git). Prints "deploy: N passed, N failed"
+# build/deploy-tools, the PromQL grammar with npm ci into
+# tests/deploy/node_modules (both ignored by git). Prints "deploy: N passed, N failed"
 # last; the exit status is non-zero when a check failed. VERBOSE=1 shows the
 # output of the checks that passed too.
 set -euo pipefail
@@ -562,9 +569,242 @@ def cmd_compose(path, dockerfile):
     pcfg = load_yaml(os.path.join(base, "prometheus.yml"))[0]
     targets = [t for sc in pcfg.get("scrape_configs", []) for st in sc.get("static_configs", []) for t in st.get("targets", [])]
     need("recs:8080" in targets, "prometheus.yml does not scrape recs:8080")
+    # Rule files are relative to the configuration: each must be mounted at
+    # the same place relative to the container's configuration file.
+    def mounts(svc):
+        out = {}
+        for v in svc.get("volumes", []):
+            parts = str(v).split(":")
+            if len(parts) >= 2:
+                out[os.path.normpath(parts[1])] = os.path.normpath(os.path.join(base, parts[0]))
+        return out
+    pm = mounts(prom)
+    config_flags = [c for c in prom.get("command", []) if str(c).startswith("--config.file=")]
+    config_in = config_flags[0].split("=", 1)[1] if config_flags else "/etc/prometheus/prometheus.yml"
+    need(pm.get(config_in) == os.path.join(base, "prometheus.yml"), f"prometheus.yml not mounted at {config_in}")
+    rule_files = pcfg.get("rule_files", [])
+    need("prometheus/alerts.yml" in rule_files, "prometheus.yml does not load prometheus/alerts.yml")
+    for rf in rule_files:
+        inside = os.path.normpath(os.path.join(os.path.dirname(config_in), rf))
+        need(pm.get(inside) == os.path.normpath(os.path.join(base, rf)),
+             f"rule file {rf} is not mounted at {inside}")
+    graf = svcs.get("grafana")
+    need(graf is not None, "no service grafana")
     if errors:
         fail("\n".join(errors))
-    print("services " + ", ".join(sorted(svcs)))
+    need(graf.get("profiles") == ["metrics"], "grafana is not under profiles: [metrics]")
+    need("prometheus" in graf.get("depends_on", []), "grafana does not depend on prometheus")
+    need(any(str(p).endswith(":3000") for p in graf.get("ports", [])), "grafana does not publish 3000")
+    gm = mounts(graf)
+    prov = gm.get("/etc/grafana/provisioning")
+    need(prov == os.path.join(base, "grafana", "provisioning"), "grafana/provisioning not mounted at /etc/grafana/provisioning")
+    prov = prov or os.path.join(base, "grafana", "provisioning")
+    sources = [d for f in sorted(glob.glob(os.path.join(prov, "datasources", "*.y*ml")))
+               for d in load_yaml(f)[0].get("datasources", [])]
+    prometheus_sources = [d for d in sources if d.get("type") == "prometheus"]
+    need(len(prometheus_sources) == 1, f"{len(prometheus_sources)} Prometheus data sources provisioned, expected 1")
+    for d in prometheus_sources:
+        need(d.get("url") == "http://prometheus:9090", f"data source url {d.get('url')}: not the prometheus service")
+        need(d.get("isDefault") is True, "the Prometheus data source is not the default")
+        need(d.get("jsonData", {}).get("timeInterval") == pcfg.get("global", {}).get("scrape_interval"),
+             "data source timeInterval differs from prometheus.yml's scrape_interval")
+    providers = [d for f in sorted(glob.glob(os.path.join(prov, "dashboards", "*.y*ml")))
+                 for d in load_yaml(f)[0].get("providers", [])]
+    need(len(providers) == 1 and providers[0].get("type") == "file", "expected one file dashboard provider")
+    folder = os.path.normpath(providers[0].get("options", {}).get("path", "/nonexistent")) if providers else "/nonexistent"
+    dashboards = [inside for inside, host in gm.items()
+                  if host == os.path.join(base, "grafana", "recs.json") and os.path.dirname(inside) == folder]
+    need(len(dashboards) == 1, f"grafana/recs.json is not mounted in the provider's folder {folder}")
+    home = graf.get("environment", {}).get("GF_DASHBOARDS_DEFAULT_HOME_DASHBOARD_PATH")
+    need(home is None or home in dashboards, f"home dashboard {home} is not the mounted recs.json")
+    if errors:
+        fail("\n".join(errors))
+    print("services " + ", ".join(sorted(svcs)) + f"; rule files {', '.join(rule_files)}; Grafana: "
+          f"{len(sources)} data source, dashboards from {folder}")
+
+# ---- alerting rules, dashboard, metric names ----
+GRAFANA_DS = {"type": "prometheus", "uid": "${datasource}"}
+GRAFANA_BUILTINS = {"__rate_interval", "__interval", "__interval_ms", "__range", "__range_s", "__range_ms"}
+PANEL_TYPES = {"row", "timeseries", "stat", "table", "gauge", "bargauge", "text"}
+
+def dashboard_variables(text):
+    return set(re.findall(r"\$\{?(\w+)", text))
+
+def cmd_alert_tests(rules_path, tests_path):
+    rules = [r["alert"] for g in load_yaml(rules_path)[0]["groups"] for r in g["rules"] if "alert" in r]
+    fired, quiet = set(), set()
+    for t in load_yaml(tests_path)[0].get("tests", []):
+        for a in t.get("alert_rule_test", []):
+            (fired if a.get("exp_alerts") else quiet).add(a["alertname"])
+    errors = [f"{r}: no test where it fires" for r in rules if r not in fired]
+    errors += [f"{r}: no test where it stays quiet" for r in rules if r not in quiet]
+    errors += [f"tests name {r}, which alerts.yml does not define" for r in sorted((fired | quiet) - set(rules))]
+    if errors:
+        fail("\n".join(errors))
+    print(f"{len(rules)} alerts, each tested firing and quiet: {', '.join(rules)}")
+
+def cmd_dashboard(path):
+    errors = []
+    def need(cond, msg):
+        if not cond:
+            errors.append(msg)
+    d = json.load(open(path, encoding="utf-8"))
+    need(isinstance(d.get("title"), str) and d["title"], "no title")
+    need(re.fullmatch(r"[A-Za-z0-9_-]{1,40}", str(d.get("uid", ""))) is not None, f"uid {d.get('uid')!r}: 1-40 of A-Z a-z 0-9 - _")
+    need(d.get("id") is None, "id is set: an import would overwrite another dashboard's")
+    need(isinstance(d.get("schemaVersion"), int) and d["schemaVersion"] >= 36,
+         f"schemaVersion {d.get('schemaVersion')}: datasource references as objects need 36 or later")
+    need(isinstance(d.get("time"), dict) and {"from", "to"} <= set(d["time"]), "no time range")
+    need("__inputs" not in d, "__inputs: Grafana would ask for inputs on import instead of using the variable")
+    variables = d.get("templating", {}).get("list", [])
+    names = {v.get("name") for v in variables}
+    ds = [v for v in variables if v.get("type") == "datasource"]
+    need(len(ds) == 1 and ds[0].get("name") == "datasource" and ds[0].get("query") == "prometheus",
+         "no datasource variable named datasource of type prometheus")
+    for v in variables:
+        if v.get("type") == "query":
+            need(v.get("datasource") == GRAFANA_DS, f"variable {v.get('name')}: datasource is not ${{datasource}}")
+            need(str(v.get("query", "")).startswith("label_values("), f"variable {v.get('name')}: not a label_values() query")
+            need(v.get("definition") == v.get("query"), f"variable {v.get('name')}: definition differs from query")
+    panels = d.get("panels", [])
+    need(isinstance(panels, list) and panels, "no panels")
+    ids, cells, queries = set(), {}, 0
+    for p in panels:
+        title = p.get("title")
+        where = f"panel {p.get('id')} {title!r}"
+        need(isinstance(p.get("id"), int) and p["id"] not in ids, f"{where}: id missing or not unique")
+        ids.add(p.get("id"))
+        need(p.get("type") in PANEL_TYPES, f"{where}: type {p.get('type')!r}")
+        need(isinstance(title, str) and title, f"{where}: no title")
+        g = p.get("gridPos", {})
+        if not all(isinstance(g.get(k), int) for k in "hwxy"):
+            errors.append(f"{where}: gridPos needs integer h, w, x, y")
+            continue
+        need(g["w"] >= 1 and g["h"] >= 1 and g["x"] >= 0 and g["x"] + g["w"] <= 24, f"{where}: gridPos outside the 24 columns")
+        cover = [(x, y) for x in range(g["x"], g["x"] + g["w"]) for y in range(g["y"], g["y"] + g["h"])]
+        overlapped = sorted({cells[c] for c in cover if c in cells})
+        need(not overlapped, f"{where}: overlaps panels {overlapped}")
+        cells.update((c, p.get("id")) for c in cover)
+        if p.get("type") == "row":
+            need(p.get("collapsed") is False and p.get("panels") == [], f"{where}: rows hold no panels of their own here")
+            continue
+        need(p.get("datasource") == GRAFANA_DS, f"{where}: datasource is not ${{datasource}}")
+        targets = p.get("targets", [])
+        need(isinstance(targets, list) and targets, f"{where}: no targets")
+        refs = [t.get("refId") for t in targets]
+        need(len(set(refs)) == len(refs) and all(refs), f"{where}: refIds missing or repeated")
+        for t in targets:
+            queries += 1
+            need(t.get("datasource") == GRAFANA_DS, f"{where} {t.get('refId')}: datasource is not ${{datasource}}")
+            need(isinstance(t.get("expr"), str) and t["expr"].strip(), f"{where} {t.get('refId')}: no expr")
+            unknown = dashboard_variables(str(t.get("expr", ""))) - names - GRAFANA_BUILTINS
+            need(not unknown, f"{where} {t.get('refId')}: unknown variables {sorted(unknown)}")
+    if errors:
+        fail("\n".join(errors))
+    print(f"{d['title']!r} (uid {d['uid']}): {len(panels)} panels, {queries} queries, variables {', '.join(sorted(names))}")
+
+def cmd_promql_inputs(rules_path, tests_path, dashboard_path):
+    """The expressions to parse, as JSON for promql-selectors.mjs."""
+    out = []
+    for g in load_yaml(rules_path)[0]["groups"]:
+        for r in g["rules"]:
+            out.append({"where": f"alerts.yml {r.get('alert') or r.get('record')}", "expr": r["expr"]})
+    for i, t in enumerate(load_yaml(tests_path)[0].get("tests", [])):
+        for s in t.get("input_series", []):
+            out.append({"where": f"alerts.test.yml test {i + 1} series", "expr": s["series"]})
+    d = json.load(open(dashboard_path, encoding="utf-8"))
+    def grafana(expr):
+        # Grafana's interval variables stand where PromQL wants a duration.
+        return re.sub(r"\$\{?__(rate_interval|interval|range)\}?", "5m", expr)
+    for p in d.get("panels", []):
+        for t in p.get("targets", []):
+            out.append({"where": f"recs.json panel {p.get('title')!r} {t.get('refId')}", "expr": grafana(t["expr"])})
+    for v in d.get("templating", {}).get("list", []):
+        if v.get("type") == "query":
+            m = re.fullmatch(r"label_values\((.*),\s*(\w+)\)", v["query"].strip())
+            if not m:
+                fail(f"variable {v.get('name')}: cannot read {v['query']!r}")
+            # The same question in PromQL, so that the label is checked too.
+            out.append({"where": f"recs.json variable {v['name']}", "expr": f"count by ({m.group(2)}) ({m.group(1)})"})
+    json.dump(out, sys.stdout)
+
+# Series that Prometheus itself writes for every target.
+PROMETHEUS_SERIES = {"up": {"job", "instance"}}
+TARGET_LABELS = {"job", "instance"}
+# Labels whose values show in a scrape only once they happened: a code
+# appears with the first response of that status.
+SPARSE_LABELS = {"code"}
+
+def parse_scrape(path):
+    types, labels, values = {}, {}, {}
+    for line in open(path, encoding="utf-8"):
+        line = line.rstrip("\n")
+        if line.startswith("# TYPE "):
+            _, _, name, kind = line.split(" ", 3)
+            types[name] = kind
+            continue
+        if not line or line.startswith("#"):
+            continue
+        m = re.match(r"([a-zA-Z_:][a-zA-Z0-9_:]*)(\{(.*)\})? ", line)
+        if not m:
+            fail(f"scrape: cannot read {line!r}")
+        name = m.group(1)
+        labels.setdefault(name, set())
+        for k, v in re.findall(r'([a-zA-Z_]\w*)="((?:[^"\\]|\\.)*)"', m.group(3) or ""):
+            labels[name].add(k)
+            values.setdefault((name, k), set()).add(v)
+    names = set(labels)
+    for name, kind in types.items():
+        if kind in ("counter", "gauge", "untyped"):
+            names.add(name)
+        elif kind == "histogram":
+            names |= {name + "_bucket", name + "_sum", name + "_count"}
+        elif kind == "summary":
+            names |= {name, name + "_sum", name + "_count"}
+    return names, labels, values
+
+def cmd_metric_names(scrape_path, parsed_path):
+    names, labels, values = parse_scrape(scrape_path)
+    errors, used = [], set()
+    parsed = json.load(open(parsed_path, encoding="utf-8"))
+    for e in parsed:
+        where = e["where"]
+        if e["error"]:
+            errors.append(f"{where}: {e['error']}")
+            continue
+        if not e["selectors"]:
+            errors.append(f"{where}: names no metric")
+        known = set(TARGET_LABELS)
+        for s in e["selectors"]:
+            n = s["name"]
+            if n is None:
+                errors.append(f"{where}: a selector without a metric name")
+                continue
+            used.add(n)
+            if n in PROMETHEUS_SERIES:
+                have = PROMETHEUS_SERIES[n]
+            elif n in names:
+                have = labels.get(n, set()) | TARGET_LABELS
+            else:
+                errors.append(f"{where}: {n} is not exported by recs")
+                continue
+            known |= have
+            for m in s["matchers"]:
+                if m["label"] not in have:
+                    errors.append(f"{where}: {n} has no label {m['label']}")
+                elif (m["op"] == "=" and "$" not in m["value"] and m["label"] not in SPARSE_LABELS | TARGET_LABELS
+                      and n not in PROMETHEUS_SERIES and m["value"] not in values.get((n, m["label"]), set())):
+                    errors.append(f"{where}: {n}{{{m['label']}={m['value']!r}}}: recs exports no such value "
+                                  f"(it has {sorted(values.get((n, m['label']), set()))})")
+        for g in e["grouping"]:
+            if g not in known:
+                errors.append(f"{where}: groups by {g}, a label none of its metrics has")
+    if errors:
+        fail("\n".join(sorted(set(errors))))
+    print(f"{len(parsed)} expressions name {len(used)} metrics, all of them in the scrape: {', '.join(sorted(used))}")
+    unused = sorted(n for n in names if n not in used and not n.endswith(("_sum", "_count")))
+    if unused:
+        print("exported, used by no rule or panel: " + ", ".join(unused))
 
 if __name__ == "__main__":
     globals()["cmd_" + sys.argv[1].replace("-", "_")](*sys.argv[2:])
@@ -802,7 +1042,70 @@ prometheus_config() {
 }
 check "promtool check config deploy/prometheus.yml" prometheus_config
 
-# --- 5. docker compose config -----------------------------------------------
+# --- 5. alerting rules and dashboard ----------------------------------------
+
+alert_rules() {
+  command -v promtool >/dev/null || skip "promtool not installed (Debian package prometheus)"
+  promtool check rules deploy/prometheus/alerts.yml
+  promtool test rules deploy/prometheus/alerts.test.yml
+}
+check "promtool check rules, test rules (deploy/prometheus/alerts*.yml)" alert_rules
+check "alert tests: every rule fires in one and stays quiet in another" \
+  pyhelp alert-tests deploy/prometheus/alerts.yml deploy/prometheus/alerts.test.yml
+check "Grafana dashboard deploy/grafana/recs.json (importable: panels, datasource, targets)" \
+  pyhelp dashboard deploy/grafana/recs.json
+
+# Every metric that a rule, a rule test or a panel names, with its labels,
+# against a scrape of the real service: build/recs on a throwaway PostgreSQL
+# with the demo catalog, after requests that make each route and status the
+# rules read show up. PromQL is parsed with Prometheus's own grammar (npm
+# package @prometheus-io/lezer-promql, tests/deploy/package-lock.json).
+metric_names() {
+  command -v node >/dev/null || die "node not installed: Node.js 20 or newer parses the PromQL"
+  if [[ ! -f tests/deploy/node_modules/.package-lock.json ||
+    tests/deploy/package-lock.json -nt tests/deploy/node_modules/.package-lock.json ]]; then
+    npm ci --prefix tests/deploy --no-audit --no-fund --loglevel=error >/dev/null
+  fi
+  [[ -x build/recs ]] || make -s build/recs
+  # Not local: the EXIT trap of this check's subshell runs after the return.
+  metrics_pgdir=$tmp/pg-metrics metrics_pid=""
+  trap 'if [[ -n $metrics_pid ]]; then kill -KILL "$metrics_pid" 2>/dev/null || true; fi
+    scripts/pg.sh destroy "$metrics_pgdir" >/dev/null 2>&1 || true' EXIT
+  local pgdir=$metrics_pgdir pid port url
+  scripts/pg.sh start "$pgdir" sql/100_demo_catalog.sql
+  port=$(scripts/free-port.sh) url=http://127.0.0.1:$port
+  # shellcheck disable=SC1091
+  DATABASE_URL=$(. "$pgdir/env" && echo "$DATABASE_URL") PORT=$port RECS_LISTEN_ADDRESS=127.0.0.1 \
+    RECS_ACCESS_LOG=off OMP_WAIT_POLICY=passive build/recs >"$tmp/metrics-recs.log" 2>&1 &
+  pid=$! metrics_pid=$!
+  local ready=0
+  for _ in $(seq 100); do
+    kill -0 "$pid" 2>/dev/null || { cat "$tmp/metrics-recs.log"; die "build/recs exited at start"; }
+    if [[ $(curl -s -o /dev/null -w '%{http_code}' "$url/readyz") == 200 ]]; then ready=1; break; fi
+    sleep 0.1
+  done
+  ((ready)) || { cat "$tmp/metrics-recs.log"; die "/readyz not 200 within 10 s"; }
+  local path code
+  for path in '/products/aeroglide-running-shoes/recommendations?limit=3' \
+    /products/no-such-thing/recommendations /healthz /readyz /metrics; do
+    code=$(curl -s -o /dev/null -w '%{http_code}' "$url$path")
+    echo "GET $path: $code"
+  done
+  curl -sf "$url/metrics" >"$tmp/scrape.txt" || die "GET /metrics failed"
+  kill -TERM "$pid"
+  wait "$pid" || die "build/recs: exit status $? after SIGTERM"
+  metrics_pid=""
+  if command -v promtool >/dev/null; then
+    promtool check metrics <"$tmp/scrape.txt" || die "promtool check metrics: the scrape does not pass"
+  fi
+  pyhelp promql-inputs deploy/prometheus/alerts.yml deploy/prometheus/alerts.test.yml \
+    deploy/grafana/recs.json >"$tmp/promql.json"
+  node tests/deploy/promql-selectors.mjs <"$tmp/promql.json" >"$tmp/promql-parsed.json"
+  pyhelp metric-names "$tmp/scrape.txt" "$tmp/promql-parsed.json"
+}
+check "metric names in alerts and dashboard against a scrape of build/recs" metric_names
+
+# --- 6. docker compose config -----------------------------------------------
 
 compose_config() {
   command -v docker >/dev/null || skip "no docker CLI"
@@ -812,7 +1115,7 @@ compose_config() {
 }
 check "docker compose config" compose_config
 
-# --- 6. systemd -------------------------------------------------------------
+# --- 7. systemd -------------------------------------------------------------
 
 systemd_unit() {
   command -v systemd-analyze >/dev/null || skip "systemd-analyze not installed"
