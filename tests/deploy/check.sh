@@ -1085,11 +1085,12 @@ metric_names() {
     sleep 0.1
   done
   ((ready)) || { cat "$tmp/metrics-recs.log"; die "/readyz not 200 within 10 s"; }
-  local path code
-  for path in '/products/aeroglide-running-shoes/recommendations?limit=3' \
-    /products/no-such-thing/recommendations /healthz /readyz /metrics; do
-    code=$(curl -s -o /dev/null -w '%{http_code}' "$url$path")
-    echo "GET $path: $code"
+  local request code
+  for request in '200 /products/aeroglide-running-shoes/recommendations?limit=3' \
+    '404 /products/no-such-thing/recommendations' '200 /healthz' '200 /readyz' '200 /metrics'; do
+    code=$(curl -s -o /dev/null -w '%{http_code}' "$url${request#* }")
+    [[ $code == "${request%% *}" ]] || die "GET ${request#* }: $code, expected ${request%% *}"
+    echo "GET ${request#* }: $code"
   done
   curl -sf "$url/metrics" >"$tmp/scrape.txt" || die "GET /metrics failed"
   kill -TERM "$pid"
