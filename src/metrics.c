@@ -1,6 +1,6 @@
 /*
  * metrics.c - the process-wide counters and histograms behind /metrics.
- * Writers only do relaxed atomic adds; the renderer reads each value once
+ * Writers only do relaxed atomic updates; the renderer reads each value once
  * and derives every cumulative figure from those reads, so a scrape is
  * self-consistent (+Inf bucket == _count) even while requests are counted.
  */

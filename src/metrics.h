@@ -1,7 +1,7 @@
 /*
  * metrics.h - process-wide counters and histograms, rendered in the
- * Prometheus text exposition format 0.0.4. Every update is a relaxed atomic
- * add, so the HTTP threads never take a lock to count.
+ * Prometheus text exposition format 0.0.4. Every update is one relaxed
+ * atomic operation, so the HTTP threads never take a lock to count.
  */
 #ifndef RECS_METRICS_H
 #define RECS_METRICS_H
