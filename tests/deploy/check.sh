@@ -26,7 +26,9 @@
 #      every rule tested firing and quiet, the Grafana dashboard's structure,
 #      and every metric and label that a rule, a rule test or a panel names
 #      against a scrape of build/recs (built if missing) on a throwaway
-#      PostgreSQL.
+#      PostgreSQL; then the real Prometheus (when installed) with
+#      deploy/prometheus.yml scraping that build/recs: the rules evaluate,
+#      every panel query answers, a database outage makes an alert pending.
 #   6. `docker compose config` when the docker CLI has the compose plugin,
 #      else skipped (the compose file is still checked by 4).
 #   7. systemd unit: systemd-analyze verify and security (when available).
@@ -728,6 +730,80 @@ def cmd_promql_inputs(rules_path, tests_path, dashboard_path):
             out.append({"where": f"recs.json variable {v['name']}", "expr": f"count by ({m.group(2)}) ({m.group(1)})"})
     json.dump(out, sys.stdout)
 
+def prometheus_api(url, path, **params):
+    import urllib.parse, urllib.request
+    query = ("?" + urllib.parse.urlencode(params)) if params else ""
+    with urllib.request.urlopen(url + path + query, timeout=10) as r:
+        body = json.load(r)
+    if body.get("status") != "success":
+        raise RuntimeError(f"{path}: {body.get('errorType')}: {body.get('error')}")
+    return body["data"]
+
+def cmd_prometheus_local(config, target):
+    """deploy/prometheus.yml for a Prometheus on this host: absolute rule
+    files, target on 127.0.0.1, one scrape and one evaluation a second."""
+    import yaml
+    cfg = load_yaml(config)[0]
+    base = os.path.dirname(os.path.abspath(config))
+    cfg["global"]["scrape_interval"] = cfg["global"]["evaluation_interval"] = "1s"
+    cfg["rule_files"] = [os.path.join(base, f) for f in cfg.get("rule_files", [])]
+    for sc in cfg["scrape_configs"]:
+        for st in sc.get("static_configs", []):
+            st["targets"] = [target]
+    yaml.safe_dump(cfg, sys.stdout)
+
+def cmd_prometheus_live(url, rules_path, dashboard_path, pending_alert):
+    import time
+    want = [r["alert"] for g in load_yaml(rules_path)[0]["groups"] for r in g["rules"] if "alert" in r]
+    job = "recs"
+    deadline = time.time() + 30
+    def until(what, probe):
+        while True:
+            try:
+                got = probe()
+            except OSError:
+                got = None  # not listening yet
+            if got:
+                return got
+            if time.time() > deadline:
+                fail(f"{what}: not within 30 s")
+            time.sleep(0.25)
+    # 1. Every rule loaded from prometheus.yml's rule_files and evaluated,
+    #    none with an error.
+    def evaluated():
+        rules = [r for g in prometheus_api(url, "/api/v1/rules")["groups"] for r in g["rules"]]
+        if sorted(r["name"] for r in rules) != sorted(want):
+            return None
+        bad = [f"{r['name']}: {r.get('lastError')}" for r in rules if r.get("health") == "err"]
+        if bad:
+            fail("rules fail to evaluate:\n" + "\n".join(bad))
+        return rules if all(r.get("health") == "ok" for r in rules) else None
+    rules = until("every rule of alerts.yml evaluated", evaluated)
+    print(f"{len(rules)} rules loaded and evaluated without error")
+    # 2. Every panel and variable query answers, with data.
+    d = json.load(open(dashboard_path, encoding="utf-8"))
+    def grafana(expr):
+        expr = re.sub(r"\$\{?__(rate_interval|interval|range)\}?", "1m", expr)
+        return expr.replace("$job", job).replace("$instance", ".*")
+    queries = [(f"panel {p['title']!r} {t['refId']}", grafana(t["expr"]))
+               for p in d.get("panels", []) for t in p.get("targets", [])]
+    for v in d.get("templating", {}).get("list", []):
+        if v.get("type") == "query":
+            m = re.fullmatch(r"label_values\((.*),\s*(\w+)\)", v["query"].strip())
+            queries.append((f"variable {v['name']}", grafana(f"count by ({m.group(2)}) ({m.group(1)})")))
+    for where, q in queries:
+        try:
+            until(f"{where}: {q}: data", lambda: prometheus_api(url, "/api/v1/query", query=q)["result"])
+        except RuntimeError as e:
+            fail(f"{where}: {q}: {e}")
+    print(f"{len(queries)} dashboard queries answered with data")
+    # 3. The outage makes the database alert pending (its for: is a minute).
+    def pending():
+        return [a for a in prometheus_api(url, "/api/v1/alerts")["alerts"]
+                if a["labels"].get("alertname") == pending_alert and a["state"] in ("pending", "firing")]
+    alert = until(f"{pending_alert} pending", pending)[0]
+    print(f"{pending_alert} {alert['state']} on {alert['labels'].get('instance')}")
+
 # Series that Prometheus itself writes for every target.
 PROMETHEUS_SERIES = {"up": {"job", "instance"}}
 TARGET_LABELS = {"job", "instance"}
@@ -1055,47 +1131,60 @@ check "alert tests: every rule fires in one and stays quiet in another" \
 check "Grafana dashboard deploy/grafana/recs.json (importable: panels, datasource, targets)" \
   pyhelp dashboard deploy/grafana/recs.json
 
+# stop_job PID: SIGTERM to a background job of this shell, then reap it
+# quietly (nothing to do for an empty PID).
+stop_job() {
+  [[ -n $1 ]] || return 0
+  kill -TERM "$1" 2>/dev/null || true
+  wait "$1" 2>/dev/null || true
+}
+
+# build/recs (built if missing) on a throwaway PostgreSQL with the demo
+# catalog in $tmp/$1, on a free port of 127.0.0.1: sets demo_url, demo_pid
+# and demo_pgdir; the EXIT trap of the calling check's subshell stops both.
+demo_service() {
+  [[ -x build/recs ]] || make -s build/recs
+  demo_pgdir=$tmp/$1 demo_pid=""
+  trap 'stop_job "$demo_pid"; scripts/pg.sh destroy "$demo_pgdir" >/dev/null 2>&1 || true' EXIT
+  scripts/pg.sh start "$demo_pgdir" sql/100_demo_catalog.sql
+  local port ready=0
+  port=$(scripts/free-port.sh) demo_url=http://127.0.0.1:$port
+  # shellcheck disable=SC1091
+  DATABASE_URL=$(. "$demo_pgdir/env" && echo "$DATABASE_URL") PORT=$port RECS_LISTEN_ADDRESS=127.0.0.1 \
+    RECS_ACCESS_LOG=off OMP_WAIT_POLICY=passive build/recs >"$demo_pgdir.log" 2>&1 &
+  demo_pid=$!
+  for _ in $(seq 100); do
+    kill -0 "$demo_pid" 2>/dev/null || { cat "$demo_pgdir.log"; die "build/recs exited at start"; }
+    if [[ $(curl -s -o /dev/null -w '%{http_code}' "$demo_url/readyz") == 200 ]]; then ready=1; break; fi
+    sleep 0.1
+  done
+  ((ready)) || { cat "$demo_pgdir.log"; die "/readyz not 200 within 10 s"; }
+}
+
+# demo_requests STATUS:PATH...: each request must get its status.
+demo_requests() {
+  local request code
+  for request in "$@"; do
+    code=$(curl -s -o /dev/null -w '%{http_code}' "$demo_url${request#*:}")
+    [[ $code == "${request%%:*}" ]] || die "GET ${request#*:}: $code, expected ${request%%:*}"
+  done
+}
+
 # Every metric that a rule, a rule test or a panel names, with its labels,
-# against a scrape of the real service: build/recs on a throwaway PostgreSQL
-# with the demo catalog, after requests that make each route and status the
-# rules read show up. PromQL is parsed with Prometheus's own grammar (npm
-# package @prometheus-io/lezer-promql, tests/deploy/package-lock.json).
+# against a scrape of the real service, after requests that make each route
+# and status the rules read show up. PromQL is parsed with Prometheus's own
+# grammar (npm package @prometheus-io/lezer-promql,
+# tests/deploy/package-lock.json).
 metric_names() {
   command -v node >/dev/null || die "node not installed: Node.js 20 or newer parses the PromQL"
   if [[ ! -f tests/deploy/node_modules/.package-lock.json ||
     tests/deploy/package-lock.json -nt tests/deploy/node_modules/.package-lock.json ]]; then
     npm ci --prefix tests/deploy --no-audit --no-fund --loglevel=error >/dev/null
   fi
-  [[ -x build/recs ]] || make -s build/recs
-  # Not local: the EXIT trap of this check's subshell runs after the return.
-  metrics_pgdir=$tmp/pg-metrics metrics_pid=""
-  trap 'if [[ -n $metrics_pid ]]; then kill -KILL "$metrics_pid" 2>/dev/null || true; fi
-    scripts/pg.sh destroy "$metrics_pgdir" >/dev/null 2>&1 || true' EXIT
-  local pgdir=$metrics_pgdir pid port url
-  scripts/pg.sh start "$pgdir" sql/100_demo_catalog.sql
-  port=$(scripts/free-port.sh) url=http://127.0.0.1:$port
-  # shellcheck disable=SC1091
-  DATABASE_URL=$(. "$pgdir/env" && echo "$DATABASE_URL") PORT=$port RECS_LISTEN_ADDRESS=127.0.0.1 \
-    RECS_ACCESS_LOG=off OMP_WAIT_POLICY=passive build/recs >"$tmp/metrics-recs.log" 2>&1 &
-  pid=$! metrics_pid=$!
-  local ready=0
-  for _ in $(seq 100); do
-    kill -0 "$pid" 2>/dev/null || { cat "$tmp/metrics-recs.log"; die "build/recs exited at start"; }
-    if [[ $(curl -s -o /dev/null -w '%{http_code}' "$url/readyz") == 200 ]]; then ready=1; break; fi
-    sleep 0.1
-  done
-  ((ready)) || { cat "$tmp/metrics-recs.log"; die "/readyz not 200 within 10 s"; }
-  local request code
-  for request in '200 /products/aeroglide-running-shoes/recommendations?limit=3' \
-    '404 /products/no-such-thing/recommendations' '200 /healthz' '200 /readyz' '200 /metrics'; do
-    code=$(curl -s -o /dev/null -w '%{http_code}' "$url${request#* }")
-    [[ $code == "${request%% *}" ]] || die "GET ${request#* }: $code, expected ${request%% *}"
-    echo "GET ${request#* }: $code"
-  done
-  curl -sf "$url/metrics" >"$tmp/scrape.txt" || die "GET /metrics failed"
-  kill -TERM "$pid"
-  wait "$pid" || die "build/recs: exit status $? after SIGTERM"
-  metrics_pid=""
+  demo_service pg-metrics
+  demo_requests '200:/products/aeroglide-running-shoes/recommendations?limit=3' \
+    '404:/products/no-such-thing/recommendations' 200:/healthz 200:/readyz 200:/metrics
+  curl -sf "$demo_url/metrics" >"$tmp/scrape.txt" || die "GET /metrics failed"
   if command -v promtool >/dev/null; then
     promtool check metrics <"$tmp/scrape.txt" || die "promtool check metrics: the scrape does not pass"
   fi
@@ -1105,6 +1194,39 @@ metric_names() {
   pyhelp metric-names "$tmp/scrape.txt" "$tmp/promql-parsed.json"
 }
 check "metric names in alerts and dashboard against a scrape of build/recs" metric_names
+
+# The real Prometheus with deploy/prometheus.yml (its rule_files, scraping
+# build/recs instead of recs:8080, every second instead of every 15): every
+# rule evaluates without error, every panel and variable query of the
+# dashboard answers with data, and stopping PostgreSQL makes
+# RecsDatabaseUnavailable pending.
+prometheus_live() {
+  command -v prometheus >/dev/null || skip "prometheus not installed (Debian package prometheus)"
+  demo_service pg-prometheus
+  local pport purl
+  pport=$(scripts/free-port.sh) purl=http://127.0.0.1:$pport
+  pyhelp prometheus-local deploy/prometheus.yml "${demo_url#http://}" >"$tmp/prometheus.yml"
+  prometheus --config.file="$tmp/prometheus.yml" --storage.tsdb.path="$tmp/prometheus-data" \
+    --web.listen-address="127.0.0.1:$pport" --log.level=warn >"$tmp/prometheus.log" 2>&1 &
+  prometheus_pid=$!
+  trap 'stop_job "$prometheus_pid"; stop_job "$demo_pid"
+    scripts/pg.sh destroy "$demo_pgdir" >/dev/null 2>&1 || true' EXIT
+  # Traffic over a few scrapes, then an outage: requests and readiness
+  # checks fail and recs_db_up turns 0, so every panel has a series to show.
+  for _ in $(seq 6); do
+    demo_requests '200:/products/aeroglide-running-shoes/recommendations?limit=3' \
+      '404:/products/no-such-thing/recommendations' 200:/readyz
+    sleep 0.5
+  done
+  scripts/pg.sh stop "$demo_pgdir" immediate
+  for _ in $(seq 6); do
+    demo_requests '503:/products/aeroglide-running-shoes/recommendations?limit=3' 503:/readyz
+    sleep 0.5
+  done
+  pyhelp prometheus-live "$purl" deploy/prometheus/alerts.yml deploy/grafana/recs.json \
+    RecsDatabaseUnavailable || { tail -n 20 "$tmp/prometheus.log"; exit 1; }
+}
+check "Prometheus with deploy/prometheus.yml on build/recs: rules, panel queries, an outage" prometheus_live
 
 # --- 6. docker compose config -----------------------------------------------
 
