@@ -127,8 +127,10 @@ e2e: deps
 	@$(MAKE) --no-print-directory $(BUILD)/recs
 	@tests/e2e/run.sh
 
-# The container build stage and runtime command, manifests and unit files.
+# The container build stage and runtime command, manifests and unit files,
+# alerting rules and dashboard (against a scrape of build/recs).
 deploy-check: deps
+	@$(MAKE) --no-print-directory $(BUILD)/recs
 	@tests/deploy/check.sh
 
 format:

@@ -43,6 +43,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/random.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
@@ -55,6 +56,7 @@
 #include "metrics.h"
 #include "render.h"
 #include "route.h"
+#include "trace.h"
 #include "wire.h"
 
 #define MEMORY_PER_CONNECTION (64u * 1024u)
@@ -132,6 +134,7 @@ struct request {
     char method[16];
     char path[512];
     char request_id[RECS_REQUEST_ID_MAX + 1];
+    struct recs_trace trace;
 };
 
 static double now_seconds(void)
@@ -141,25 +144,61 @@ static double now_seconds(void)
     return (double)t.tv_sec + (double)t.tv_nsec * 1e-9;
 }
 
-/* 16 hex digits from a per-thread generator seeded by the kernel: unique
- * enough to find a request in the logs, with no lock and no syscall. */
-static void new_request_id(char *out, size_t len)
+/* A per-thread generator seeded by the kernel: ids unique enough to find a
+ * request in the logs or a trace, with no lock and no syscall. */
+static uint64_t next_random(void)
 {
     static _Thread_local uint64_t state;
-    uint64_t x;
 
     if (state == 0 && getrandom(&state, sizeof(state), GRND_NONBLOCK) != sizeof(state))
-        state = (uint64_t)(uintptr_t)&x ^ (uint64_t)time(NULL);
+        state = (uint64_t)(uintptr_t)&state ^ (uint64_t)time(NULL);
     state ^= state >> 12;
     state ^= state << 25;
     state ^= state >> 27;
-    x = state * 0x2545f4914f6cdd1dull;
-    snprintf(out, len, "%016llx", (unsigned long long)x);
+    return state * 0x2545f4914f6cdd1dull;
+}
+
+/* 16 hex digits. */
+static void new_request_id(char *out, size_t len)
+{
+    snprintf(out, len, "%016llx", (unsigned long long)next_random());
 }
 
 static const char *header(struct MHD_Connection *c, const char *name)
 {
     return MHD_lookup_connection_value(c, MHD_HEADER_KIND, name);
+}
+
+/* ---- trace context ---- */
+
+struct traceparent_fields {
+    const char *value;
+    unsigned count;
+};
+
+static enum MHD_Result find_traceparent(void *cls, enum MHD_ValueKind kind, const char *key,
+                                        const char *value)
+{
+    struct traceparent_fields *found = cls;
+
+    (void)kind;
+    if (key != NULL && strcasecmp(key, "traceparent") == 0) {
+        found->value = value;
+        found->count++;
+    }
+    return MHD_YES;
+}
+
+/* This service's span of the request: the caller's trace when it sent one
+ * valid traceparent field, else a new trace. Two fields are as invalid as a
+ * malformed one (which of them would be the parent?): both are ignored. */
+static void begin_trace(struct MHD_Connection *c, struct recs_trace *trace)
+{
+    struct traceparent_fields found = {NULL, 0};
+    const uint64_t random[RECS_TRACE_RANDOM_WORDS] = {next_random(), next_random(), next_random()};
+
+    MHD_get_connection_values(c, MHD_HEADER_KIND, find_traceparent, &found);
+    recs_trace_begin(trace, found.count == 1 ? found.value : NULL, random);
 }
 
 /* ---- request deadline ---- */
@@ -189,6 +228,7 @@ static void notify_connection(void *cls, struct MHD_Connection *c, void **socket
             w->head->prev = e;
         w->head = e;
         e->over_cap = ++w->open > http->opts.max_connections;
+        recs_metrics_set_http_connections(w->open);
         pthread_mutex_unlock(&w->lock);
         *socket_context = e;
     } else if (code == MHD_CONNECTION_NOTIFY_CLOSED && e != NULL) {
@@ -201,6 +241,7 @@ static void notify_connection(void *cls, struct MHD_Connection *c, void **socket
         if (e->next != NULL)
             e->next->prev = e->prev;
         w->open--;
+        recs_metrics_set_http_connections(w->open);
         pthread_mutex_unlock(&w->lock);
         free(e);
         *socket_context = NULL;
@@ -376,7 +417,7 @@ static void add_cors(struct recs_http *http, struct MHD_Connection *c, struct MH
     MHD_add_response_header(resp, "Access-Control-Allow-Origin", origin);
     MHD_add_response_header(resp, "Vary", "Origin");
     MHD_add_response_header(resp, "Access-Control-Expose-Headers",
-                            "ETag, X-Request-Id, Retry-After");
+                            "ETag, X-Request-Id, Retry-After, traceparent");
 }
 
 /* Queues reply and frees its body (MHD owns it from here). */
@@ -405,6 +446,7 @@ static enum MHD_Result send_reply(struct recs_http *http, struct MHD_Connection 
     if (allow_header)
         MHD_add_response_header(resp, MHD_HTTP_HEADER_ALLOW, "GET, HEAD");
     MHD_add_response_header(resp, "X-Request-Id", req->request_id);
+    MHD_add_response_header(resp, "traceparent", req->trace.traceparent);
     add_cors(http, c, resp);
     if (close_after)
         MHD_add_response_header(resp, MHD_HTTP_HEADER_CONNECTION, "close");
@@ -427,9 +469,11 @@ static enum MHD_Result send_preflight(struct recs_http *http, struct MHD_Connect
         return MHD_NO;
     add_cors(http, c, resp);
     MHD_add_response_header(resp, "Access-Control-Allow-Methods", "GET, HEAD");
-    MHD_add_response_header(resp, "Access-Control-Allow-Headers", "If-None-Match, X-Request-Id");
+    MHD_add_response_header(resp, "Access-Control-Allow-Headers",
+                            "If-None-Match, X-Request-Id, traceparent, tracestate");
     MHD_add_response_header(resp, "Access-Control-Max-Age", "600");
     MHD_add_response_header(resp, "X-Request-Id", req->request_id);
+    MHD_add_response_header(resp, "traceparent", req->trace.traceparent);
     req->status = 204;
     mark_phase(c, PHASE_SENDING);
     ret = MHD_queue_response(c, 204, resp);
@@ -543,6 +587,7 @@ static enum MHD_Result handle_request(void *cls, struct MHD_Connection *c, const
             else
                 new_request_id(req->request_id, sizeof(req->request_id));
         }
+        begin_trace(c, &req->trace);
         atomic_fetch_add(&http->inflight, 1);
         *con_cls = req;
         if (refused) {
@@ -621,6 +666,7 @@ static void request_completed(void *cls, struct MHD_Connection *c, void **con_cl
             .duration_s = elapsed,
             .bytes = req->bytes,
             .request_id = req->request_id,
+            .trace_id = req->trace.trace_id,
         };
         recs_log_access(&entry);
     }
@@ -753,6 +799,7 @@ int recs_http_start(const struct recs_http_options *opts, struct recs_http **out
     /* Above RECS_MAX_CONNECTIONS, room for connections that only get a 503
      * (see over_cap); past this hard limit libmicrohttpd closes them itself. */
     hard_limit = http->opts.max_connections + http->opts.max_connections / 4 + 16;
+    recs_metrics_set_http_connection_limit(http->opts.max_connections);
     http->daemon = MHD_start_daemon(
         flags, opts->port, NULL, NULL, handle_request, http, MHD_OPTION_EXTERNAL_LOGGER, log_mhd,
         NULL, MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&addr, MHD_OPTION_THREAD_POOL_SIZE,

@@ -95,6 +95,8 @@ void recs_log_access(const struct recs_access_entry *e)
     if (obj != NULL && e->request_id != NULL)
         json_object_set_new(obj, "request_id",
                             json_string(printable(e->request_id, request_id, sizeof(request_id))));
+    if (obj != NULL && e->trace_id != NULL)
+        json_object_set_new(obj, "trace_id", json_string(e->trace_id));
     write_line(STDOUT_FILENO, obj);
 }
 

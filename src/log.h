@@ -17,6 +17,7 @@ struct recs_access_entry {
     double duration_s;
     size_t bytes;
     const char *request_id; /* may be NULL */
+    const char *trace_id;   /* W3C trace id, 32 lowercase hex digits; may be NULL */
 };
 
 void recs_log_access(const struct recs_access_entry *entry);

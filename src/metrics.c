@@ -1,6 +1,6 @@
 /*
  * metrics.c - the process-wide counters and histograms behind /metrics.
- * Writers only do relaxed atomic adds; the renderer reads each value once
+ * Writers only do relaxed atomic updates; the renderer reads each value once
  * and derives every cumulative figure from those reads, so a scrape is
  * self-consistent (+Inf bucket == _count) even while requests are counted.
  */
@@ -43,6 +43,9 @@ static struct {
     _Atomic uint64_t signatures_reused;
     _Atomic uint64_t db_errors;
     _Atomic uint64_t overload_rejections;
+    _Atomic uint64_t catalog_changes;
+    _Atomic uint32_t http_connections;
+    _Atomic uint32_t http_connection_limit;
 } m;
 
 /* Label values escaped once at init; 63 input bytes at most double. */
@@ -127,10 +130,12 @@ void recs_metrics_init(const char *version, const char *kernel)
     }
     reset_histogram(&m.scoring_duration);
     _Atomic uint64_t *const scalars[] = {
-        &m.scoring_candidates, &m.refreshes, &m.refresh_ns,         &m.signatures_computed,
-        &m.signatures_reused,  &m.db_errors, &m.overload_rejections};
+        &m.scoring_candidates, &m.refreshes, &m.refresh_ns,          &m.signatures_computed,
+        &m.signatures_reused,  &m.db_errors, &m.overload_rejections, &m.catalog_changes};
     for (size_t i = 0; i < sizeof(scalars) / sizeof(scalars[0]); i++)
         atomic_store_explicit(scalars[i], 0, memory_order_relaxed);
+    atomic_store_explicit(&m.http_connections, 0, memory_order_relaxed);
+    atomic_store_explicit(&m.http_connection_limit, 0, memory_order_relaxed);
     escape_label(version ? version : "unknown", build_version, sizeof(build_version));
     escape_label(kernel ? kernel : "unknown", build_kernel, sizeof(build_kernel));
     start_time_s = clock_gettime(CLOCK_REALTIME, &now) == 0 ? (int64_t)now.tv_sec : 0;
@@ -168,6 +173,21 @@ void recs_metrics_count_db_error(void)
 void recs_metrics_count_overload(void)
 {
     add(&m.overload_rejections, 1);
+}
+
+void recs_metrics_count_catalog_change(void)
+{
+    add(&m.catalog_changes, 1);
+}
+
+void recs_metrics_set_http_connections(uint32_t open)
+{
+    atomic_store_explicit(&m.http_connections, open, memory_order_relaxed);
+}
+
+void recs_metrics_set_http_connection_limit(uint32_t limit)
+{
+    atomic_store_explicit(&m.http_connection_limit, limit, memory_order_relaxed);
 }
 
 /* ---- rendering ---- */
@@ -286,6 +306,16 @@ size_t recs_metrics_render(const struct recs_metrics_gauges *gauges, char *buf, 
             &m.db_errors);
     counter(&o, "recs_overload_rejections_total",
             "Requests refused because the service was at its limit.", &m.overload_rejections);
+    counter(&o, "recs_catalog_changes_total",
+            "Catalog changes seen: change sets read from the database, and whole reads they asked for.",
+            &m.catalog_changes);
+    header(&o, "recs_http_connections", "gauge", "HTTP connections open.");
+    emit(&o, "recs_http_connections %" PRIu32 "\n",
+         atomic_load_explicit(&m.http_connections, memory_order_relaxed));
+    header(&o, "recs_http_connections_limit", "gauge",
+           "RECS_MAX_CONNECTIONS: a connection opened beyond it gets 503 and is closed.");
+    emit(&o, "recs_http_connections_limit %" PRIu32 "\n",
+         atomic_load_explicit(&m.http_connection_limit, memory_order_relaxed));
 
     header(&o, "recs_db_pool_connections", "gauge", "Database pool connections by state.");
     emit(&o, "recs_db_pool_connections{state=\"configured\"} %" PRIu32 "\n", g->db_pool_size);

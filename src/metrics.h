@@ -1,7 +1,7 @@
 /*
  * metrics.h - process-wide counters and histograms, rendered in the
- * Prometheus text exposition format 0.0.4. Every update is a relaxed atomic
- * add, so the HTTP threads never take a lock to count.
+ * Prometheus text exposition format 0.0.4. Every update is one relaxed
+ * atomic operation, so the HTTP threads never take a lock to count.
  */
 #ifndef RECS_METRICS_H
 #define RECS_METRICS_H
@@ -52,6 +52,12 @@ void recs_metrics_observe_refresh(double seconds, uint64_t computed, uint64_t re
 void recs_metrics_count_db_error(void);
 /* A request was refused because the service was at its limit. */
 void recs_metrics_count_overload(void);
+/* A refresh found the catalog changed (a change set with rows, or one
+ * asking for a whole new read). */
+void recs_metrics_count_catalog_change(void);
+/* HTTP connections open now, and RECS_MAX_CONNECTIONS. */
+void recs_metrics_set_http_connections(uint32_t open);
+void recs_metrics_set_http_connection_limit(uint32_t limit);
 
 /* Renders everything into buf (NUL-terminated). Returns the length written,
  * or the length needed (>= buf_len) if buf was too small, like snprintf. */

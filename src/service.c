@@ -191,6 +191,7 @@ static recs_db_status apply_changes(struct recs_service *svc, struct recs_catalo
         return status;
     if (rows.reload || rows.identity == NULL ||
         strcmp(rows.identity, recs_catalog_identity(snap)) != 0) {
+        recs_metrics_count_catalog_change();
         recs_db_rows_free(&rows);
         return RECS_DB_OK;
     }
@@ -200,6 +201,7 @@ static recs_db_status apply_changes(struct recs_service *svc, struct recs_catalo
         *out = snap;
         return RECS_DB_OK;
     }
+    recs_metrics_count_catalog_change();
     applied = recs_catalog_apply(snap, svc->opts.mh, &rows, out);
     changed = rows.count;
     recs_db_rows_free(&rows);

@@ -19,15 +19,24 @@
 #      HEALTHCHECK command itself, JSON log lines, SIGTERM -> exit status 0.
 #      PORT is a free port instead of 8080 (the host may be using 8080).
 #   4. YAML: yamllint --strict (config: .yamllint) over deploy/, and the
-#      fields that matter in the Kubernetes manifests, the compose file and
-#      prometheus.yml (promtool check config, when promtool is there).
-#   5. `docker compose config` when the docker CLI has the compose plugin,
+#      fields that matter in the Kubernetes manifests, the compose file (with
+#      its Prometheus rules and Grafana provisioning) and prometheus.yml
+#      (promtool check config, when promtool is there).
+#   5. Alerting rules and dashboard: promtool check rules and test rules,
+#      every rule tested firing and quiet, the Grafana dashboard's structure,
+#      and every metric and label that a rule, a rule test or a panel names
+#      against a scrape of build/recs (built if missing) on a throwaway
+#      PostgreSQL; then the real Prometheus (when installed) with
+#      deploy/prometheus.yml scraping that build/recs: the rules evaluate,
+#      every panel query answers, a database outage makes an alert pending.
+#   6. `docker compose config` when the docker CLI has the compose plugin,
 #      else skipped (the compose file is still checked by 4).
-#   6. systemd unit: systemd-analyze verify and security (when available).
+#   7. systemd unit: systemd-analyze verify and security (when available).
 #
 # As root, missing Debian packages (yamllint python3-yaml) are installed with
 # apt-get. The dockerfile-utils linter is installed with npm into
-# build/deploy-tools (ignored by git). Prints "deploy: N passed, N failed"
+# build/deploy-tools, the PromQL grammar with npm ci into
+# tests/deploy/node_modules (both ignored by git). Prints "deploy: N passed, N failed"
 # last; the exit status is non-zero when a check failed. VERBOSE=1 shows the
 # output of the checks that passed too.
 set -euo pipefail
@@ -562,9 +571,316 @@ def cmd_compose(path, dockerfile):
     pcfg = load_yaml(os.path.join(base, "prometheus.yml"))[0]
     targets = [t for sc in pcfg.get("scrape_configs", []) for st in sc.get("static_configs", []) for t in st.get("targets", [])]
     need("recs:8080" in targets, "prometheus.yml does not scrape recs:8080")
+    # Rule files are relative to the configuration: each must be mounted at
+    # the same place relative to the container's configuration file.
+    def mounts(svc):
+        out = {}
+        for v in svc.get("volumes", []):
+            parts = str(v).split(":")
+            if len(parts) >= 2:
+                out[os.path.normpath(parts[1])] = os.path.normpath(os.path.join(base, parts[0]))
+        return out
+    pm = mounts(prom)
+    config_flags = [c for c in prom.get("command", []) if str(c).startswith("--config.file=")]
+    config_in = config_flags[0].split("=", 1)[1] if config_flags else "/etc/prometheus/prometheus.yml"
+    need(pm.get(config_in) == os.path.join(base, "prometheus.yml"), f"prometheus.yml not mounted at {config_in}")
+    rule_files = pcfg.get("rule_files", [])
+    need("prometheus/alerts.yml" in rule_files, "prometheus.yml does not load prometheus/alerts.yml")
+    for rf in rule_files:
+        inside = os.path.normpath(os.path.join(os.path.dirname(config_in), rf))
+        need(pm.get(inside) == os.path.normpath(os.path.join(base, rf)),
+             f"rule file {rf} is not mounted at {inside}")
+    graf = svcs.get("grafana")
+    need(graf is not None, "no service grafana")
     if errors:
         fail("\n".join(errors))
-    print("services " + ", ".join(sorted(svcs)))
+    need(graf.get("profiles") == ["metrics"], "grafana is not under profiles: [metrics]")
+    need("prometheus" in graf.get("depends_on", []), "grafana does not depend on prometheus")
+    need(any(str(p).endswith(":3000") for p in graf.get("ports", [])), "grafana does not publish 3000")
+    gm = mounts(graf)
+    prov = gm.get("/etc/grafana/provisioning")
+    need(prov == os.path.join(base, "grafana", "provisioning"), "grafana/provisioning not mounted at /etc/grafana/provisioning")
+    prov = prov or os.path.join(base, "grafana", "provisioning")
+    sources = [d for f in sorted(glob.glob(os.path.join(prov, "datasources", "*.y*ml")))
+               for d in load_yaml(f)[0].get("datasources", [])]
+    prometheus_sources = [d for d in sources if d.get("type") == "prometheus"]
+    need(len(prometheus_sources) == 1, f"{len(prometheus_sources)} Prometheus data sources provisioned, expected 1")
+    for d in prometheus_sources:
+        need(d.get("url") == "http://prometheus:9090", f"data source url {d.get('url')}: not the prometheus service")
+        need(d.get("isDefault") is True, "the Prometheus data source is not the default")
+        need(d.get("jsonData", {}).get("timeInterval") == pcfg.get("global", {}).get("scrape_interval"),
+             "data source timeInterval differs from prometheus.yml's scrape_interval")
+    providers = [d for f in sorted(glob.glob(os.path.join(prov, "dashboards", "*.y*ml")))
+                 for d in load_yaml(f)[0].get("providers", [])]
+    need(len(providers) == 1 and providers[0].get("type") == "file", "expected one file dashboard provider")
+    folder = os.path.normpath(providers[0].get("options", {}).get("path", "/nonexistent")) if providers else "/nonexistent"
+    dashboards = [inside for inside, host in gm.items()
+                  if host == os.path.join(base, "grafana", "recs.json") and os.path.dirname(inside) == folder]
+    need(len(dashboards) == 1, f"grafana/recs.json is not mounted in the provider's folder {folder}")
+    home = graf.get("environment", {}).get("GF_DASHBOARDS_DEFAULT_HOME_DASHBOARD_PATH")
+    need(home is None or home in dashboards, f"home dashboard {home} is not the mounted recs.json")
+    if errors:
+        fail("\n".join(errors))
+    print("services " + ", ".join(sorted(svcs)) + f"; rule files {', '.join(rule_files)}; Grafana: "
+          f"{len(sources)} data source, dashboards from {folder}")
+
+# ---- alerting rules, dashboard, metric names ----
+GRAFANA_DS = {"type": "prometheus", "uid": "${datasource}"}
+GRAFANA_BUILTINS = {"__rate_interval", "__interval", "__interval_ms", "__range", "__range_s", "__range_ms"}
+PANEL_TYPES = {"row", "timeseries", "stat", "table", "gauge", "bargauge", "text"}
+
+def dashboard_variables(text):
+    return set(re.findall(r"\$\{?(\w+)", text))
+
+def cmd_alert_tests(rules_path, tests_path):
+    rules = [r["alert"] for g in load_yaml(rules_path)[0]["groups"] for r in g["rules"] if "alert" in r]
+    fired, quiet = set(), set()
+    for t in load_yaml(tests_path)[0].get("tests", []):
+        for a in t.get("alert_rule_test", []):
+            (fired if a.get("exp_alerts") else quiet).add(a["alertname"])
+    errors = [f"{r}: no test where it fires" for r in rules if r not in fired]
+    errors += [f"{r}: no test where it stays quiet" for r in rules if r not in quiet]
+    errors += [f"tests name {r}, which alerts.yml does not define" for r in sorted((fired | quiet) - set(rules))]
+    if errors:
+        fail("\n".join(errors))
+    print(f"{len(rules)} alerts, each tested firing and quiet: {', '.join(rules)}")
+
+def cmd_dashboard(path):
+    errors = []
+    def need(cond, msg):
+        if not cond:
+            errors.append(msg)
+    d = json.load(open(path, encoding="utf-8"))
+    need(isinstance(d.get("title"), str) and d["title"], "no title")
+    need(re.fullmatch(r"[A-Za-z0-9_-]{1,40}", str(d.get("uid", ""))) is not None, f"uid {d.get('uid')!r}: 1-40 of A-Z a-z 0-9 - _")
+    need(d.get("id") is None, "id is set: an import would overwrite another dashboard's")
+    need(isinstance(d.get("schemaVersion"), int) and d["schemaVersion"] >= 36,
+         f"schemaVersion {d.get('schemaVersion')}: datasource references as objects need 36 or later")
+    need(isinstance(d.get("time"), dict) and {"from", "to"} <= set(d["time"]), "no time range")
+    need("__inputs" not in d, "__inputs: Grafana would ask for inputs on import instead of using the variable")
+    variables = d.get("templating", {}).get("list", [])
+    names = {v.get("name") for v in variables}
+    ds = [v for v in variables if v.get("type") == "datasource"]
+    need(len(ds) == 1 and ds[0].get("name") == "datasource" and ds[0].get("query") == "prometheus",
+         "no datasource variable named datasource of type prometheus")
+    for v in variables:
+        if v.get("type") == "query":
+            need(v.get("datasource") == GRAFANA_DS, f"variable {v.get('name')}: datasource is not ${{datasource}}")
+            need(str(v.get("query", "")).startswith("label_values("), f"variable {v.get('name')}: not a label_values() query")
+            need(v.get("definition") == v.get("query"), f"variable {v.get('name')}: definition differs from query")
+    panels = d.get("panels", [])
+    need(isinstance(panels, list) and panels, "no panels")
+    ids, cells, queries = set(), {}, 0
+    for p in panels:
+        title = p.get("title")
+        where = f"panel {p.get('id')} {title!r}"
+        need(isinstance(p.get("id"), int) and p["id"] not in ids, f"{where}: id missing or not unique")
+        ids.add(p.get("id"))
+        need(p.get("type") in PANEL_TYPES, f"{where}: type {p.get('type')!r}")
+        need(isinstance(title, str) and title, f"{where}: no title")
+        g = p.get("gridPos", {})
+        if not all(isinstance(g.get(k), int) for k in "hwxy"):
+            errors.append(f"{where}: gridPos needs integer h, w, x, y")
+            continue
+        need(g["w"] >= 1 and g["h"] >= 1 and g["x"] >= 0 and g["x"] + g["w"] <= 24, f"{where}: gridPos outside the 24 columns")
+        cover = [(x, y) for x in range(g["x"], g["x"] + g["w"]) for y in range(g["y"], g["y"] + g["h"])]
+        overlapped = sorted({cells[c] for c in cover if c in cells})
+        need(not overlapped, f"{where}: overlaps panels {overlapped}")
+        cells.update((c, p.get("id")) for c in cover)
+        if p.get("type") == "row":
+            need(p.get("collapsed") is False and p.get("panels") == [], f"{where}: rows hold no panels of their own here")
+            continue
+        need(p.get("datasource") == GRAFANA_DS, f"{where}: datasource is not ${{datasource}}")
+        targets = p.get("targets", [])
+        need(isinstance(targets, list) and targets, f"{where}: no targets")
+        refs = [t.get("refId") for t in targets]
+        need(len(set(refs)) == len(refs) and all(refs), f"{where}: refIds missing or repeated")
+        for t in targets:
+            queries += 1
+            need(t.get("datasource") == GRAFANA_DS, f"{where} {t.get('refId')}: datasource is not ${{datasource}}")
+            need(isinstance(t.get("expr"), str) and t["expr"].strip(), f"{where} {t.get('refId')}: no expr")
+            unknown = dashboard_variables(str(t.get("expr", ""))) - names - GRAFANA_BUILTINS
+            need(not unknown, f"{where} {t.get('refId')}: unknown variables {sorted(unknown)}")
+    if errors:
+        fail("\n".join(errors))
+    print(f"{d['title']!r} (uid {d['uid']}): {len(panels)} panels, {queries} queries, variables {', '.join(sorted(names))}")
+
+def cmd_promql_inputs(rules_path, tests_path, dashboard_path):
+    """The expressions to parse, as JSON for promql-selectors.mjs."""
+    out = []
+    for g in load_yaml(rules_path)[0]["groups"]:
+        for r in g["rules"]:
+            out.append({"where": f"alerts.yml {r.get('alert') or r.get('record')}", "expr": r["expr"]})
+    for i, t in enumerate(load_yaml(tests_path)[0].get("tests", [])):
+        for s in t.get("input_series", []):
+            out.append({"where": f"alerts.test.yml test {i + 1} series", "expr": s["series"]})
+    d = json.load(open(dashboard_path, encoding="utf-8"))
+    def grafana(expr):
+        # Grafana's interval variables stand where PromQL wants a duration.
+        return re.sub(r"\$\{?__(rate_interval|interval|range)\}?", "5m", expr)
+    for p in d.get("panels", []):
+        for t in p.get("targets", []):
+            out.append({"where": f"recs.json panel {p.get('title')!r} {t.get('refId')}", "expr": grafana(t["expr"])})
+    for v in d.get("templating", {}).get("list", []):
+        if v.get("type") == "query":
+            m = re.fullmatch(r"label_values\((.*),\s*(\w+)\)", v["query"].strip())
+            if not m:
+                fail(f"variable {v.get('name')}: cannot read {v['query']!r}")
+            # The same question in PromQL, so that the label is checked too.
+            out.append({"where": f"recs.json variable {v['name']}", "expr": f"count by ({m.group(2)}) ({m.group(1)})"})
+    json.dump(out, sys.stdout)
+
+def prometheus_api(url, path, **params):
+    import urllib.parse, urllib.request
+    query = ("?" + urllib.parse.urlencode(params)) if params else ""
+    with urllib.request.urlopen(url + path + query, timeout=10) as r:
+        body = json.load(r)
+    if body.get("status") != "success":
+        raise RuntimeError(f"{path}: {body.get('errorType')}: {body.get('error')}")
+    return body["data"]
+
+def cmd_prometheus_local(config, target):
+    """deploy/prometheus.yml for a Prometheus on this host: absolute rule
+    files, target on 127.0.0.1, one scrape and one evaluation a second."""
+    import yaml
+    cfg = load_yaml(config)[0]
+    base = os.path.dirname(os.path.abspath(config))
+    cfg["global"]["scrape_interval"] = cfg["global"]["evaluation_interval"] = "1s"
+    cfg["rule_files"] = [os.path.join(base, f) for f in cfg.get("rule_files", [])]
+    for sc in cfg["scrape_configs"]:
+        for st in sc.get("static_configs", []):
+            st["targets"] = [target]
+    yaml.safe_dump(cfg, sys.stdout)
+
+def cmd_prometheus_live(url, rules_path, dashboard_path, pending_alert):
+    import time
+    want = [r["alert"] for g in load_yaml(rules_path)[0]["groups"] for r in g["rules"] if "alert" in r]
+    job = "recs"
+    deadline = time.time() + 30
+    def until(what, probe):
+        while True:
+            try:
+                got = probe()
+            except OSError:
+                got = None  # not listening yet
+            if got:
+                return got
+            if time.time() > deadline:
+                fail(f"{what}: not within 30 s")
+            time.sleep(0.25)
+    # 1. Every rule loaded from prometheus.yml's rule_files and evaluated,
+    #    none with an error.
+    def evaluated():
+        rules = [r for g in prometheus_api(url, "/api/v1/rules")["groups"] for r in g["rules"]]
+        if sorted(r["name"] for r in rules) != sorted(want):
+            return None
+        bad = [f"{r['name']}: {r.get('lastError')}" for r in rules if r.get("health") == "err"]
+        if bad:
+            fail("rules fail to evaluate:\n" + "\n".join(bad))
+        return rules if all(r.get("health") == "ok" for r in rules) else None
+    rules = until("every rule of alerts.yml evaluated", evaluated)
+    print(f"{len(rules)} rules loaded and evaluated without error")
+    # 2. Every panel and variable query answers, with data.
+    d = json.load(open(dashboard_path, encoding="utf-8"))
+    def grafana(expr):
+        expr = re.sub(r"\$\{?__(rate_interval|interval|range)\}?", "1m", expr)
+        return expr.replace("$job", job).replace("$instance", ".*")
+    queries = [(f"panel {p['title']!r} {t['refId']}", grafana(t["expr"]))
+               for p in d.get("panels", []) for t in p.get("targets", [])]
+    for v in d.get("templating", {}).get("list", []):
+        if v.get("type") == "query":
+            m = re.fullmatch(r"label_values\((.*),\s*(\w+)\)", v["query"].strip())
+            queries.append((f"variable {v['name']}", grafana(f"count by ({m.group(2)}) ({m.group(1)})")))
+    for where, q in queries:
+        try:
+            until(f"{where}: {q}: data", lambda: prometheus_api(url, "/api/v1/query", query=q)["result"])
+        except RuntimeError as e:
+            fail(f"{where}: {q}: {e}")
+    print(f"{len(queries)} dashboard queries answered with data")
+    # 3. The outage makes the database alert pending (its for: is a minute).
+    def pending():
+        return [a for a in prometheus_api(url, "/api/v1/alerts")["alerts"]
+                if a["labels"].get("alertname") == pending_alert and a["state"] in ("pending", "firing")]
+    alert = until(f"{pending_alert} pending", pending)[0]
+    print(f"{pending_alert} {alert['state']} on {alert['labels'].get('instance')}")
+
+# Series that Prometheus itself writes for every target.
+PROMETHEUS_SERIES = {"up": {"job", "instance"}}
+TARGET_LABELS = {"job", "instance"}
+# Labels whose values show in a scrape only once they happened: a code
+# appears with the first response of that status.
+SPARSE_LABELS = {"code"}
+
+def parse_scrape(path):
+    types, labels, values = {}, {}, {}
+    for line in open(path, encoding="utf-8"):
+        line = line.rstrip("\n")
+        if line.startswith("# TYPE "):
+            _, _, name, kind = line.split(" ", 3)
+            types[name] = kind
+            continue
+        if not line or line.startswith("#"):
+            continue
+        m = re.match(r"([a-zA-Z_:][a-zA-Z0-9_:]*)(\{(.*)\})? ", line)
+        if not m:
+            fail(f"scrape: cannot read {line!r}")
+        name = m.group(1)
+        labels.setdefault(name, set())
+        for k, v in re.findall(r'([a-zA-Z_]\w*)="((?:[^"\\]|\\.)*)"', m.group(3) or ""):
+            labels[name].add(k)
+            values.setdefault((name, k), set()).add(v)
+    names = set(labels)
+    for name, kind in types.items():
+        if kind in ("counter", "gauge", "untyped"):
+            names.add(name)
+        elif kind == "histogram":
+            names |= {name + "_bucket", name + "_sum", name + "_count"}
+        elif kind == "summary":
+            names |= {name, name + "_sum", name + "_count"}
+    return names, labels, values
+
+def cmd_metric_names(scrape_path, parsed_path):
+    names, labels, values = parse_scrape(scrape_path)
+    errors, used = [], set()
+    parsed = json.load(open(parsed_path, encoding="utf-8"))
+    for e in parsed:
+        where = e["where"]
+        if e["error"]:
+            errors.append(f"{where}: {e['error']}")
+            continue
+        if not e["selectors"]:
+            errors.append(f"{where}: names no metric")
+        known = set(TARGET_LABELS)
+        for s in e["selectors"]:
+            n = s["name"]
+            if n is None:
+                errors.append(f"{where}: a selector without a metric name")
+                continue
+            used.add(n)
+            if n in PROMETHEUS_SERIES:
+                have = PROMETHEUS_SERIES[n]
+            elif n in names:
+                have = labels.get(n, set()) | TARGET_LABELS
+            else:
+                errors.append(f"{where}: {n} is not exported by recs")
+                continue
+            known |= have
+            for m in s["matchers"]:
+                if m["label"] not in have:
+                    errors.append(f"{where}: {n} has no label {m['label']}")
+                elif (m["op"] == "=" and "$" not in m["value"] and m["label"] not in SPARSE_LABELS | TARGET_LABELS
+                      and n not in PROMETHEUS_SERIES and m["value"] not in values.get((n, m["label"]), set())):
+                    errors.append(f"{where}: {n}{{{m['label']}={m['value']!r}}}: recs exports no such value "
+                                  f"(it has {sorted(values.get((n, m['label']), set()))})")
+        for g in e["grouping"]:
+            if g not in known:
+                errors.append(f"{where}: groups by {g}, a label none of its metrics has")
+    if errors:
+        fail("\n".join(sorted(set(errors))))
+    print(f"{len(parsed)} expressions name {len(used)} metrics, all of them in the scrape: {', '.join(sorted(used))}")
+    unused = sorted(n for n in names if n not in used and not n.endswith(("_sum", "_count")))
+    if unused:
+        print("exported, used by no rule or panel: " + ", ".join(unused))
 
 if __name__ == "__main__":
     globals()["cmd_" + sys.argv[1].replace("-", "_")](*sys.argv[2:])
@@ -802,7 +1118,117 @@ prometheus_config() {
 }
 check "promtool check config deploy/prometheus.yml" prometheus_config
 
-# --- 5. docker compose config -----------------------------------------------
+# --- 5. alerting rules and dashboard ----------------------------------------
+
+alert_rules() {
+  command -v promtool >/dev/null || skip "promtool not installed (Debian package prometheus)"
+  promtool check rules deploy/prometheus/alerts.yml
+  promtool test rules deploy/prometheus/alerts.test.yml
+}
+check "promtool check rules, test rules (deploy/prometheus/alerts*.yml)" alert_rules
+check "alert tests: every rule fires in one and stays quiet in another" \
+  pyhelp alert-tests deploy/prometheus/alerts.yml deploy/prometheus/alerts.test.yml
+check "Grafana dashboard deploy/grafana/recs.json (importable: panels, datasource, targets)" \
+  pyhelp dashboard deploy/grafana/recs.json
+
+# stop_job PID: SIGTERM to a background job of this shell, then reap it
+# quietly (nothing to do for an empty PID).
+stop_job() {
+  [[ -n $1 ]] || return 0
+  kill -TERM "$1" 2>/dev/null || true
+  wait "$1" 2>/dev/null || true
+}
+
+# build/recs (built if missing) on a throwaway PostgreSQL with the demo
+# catalog in $tmp/$1, on a free port of 127.0.0.1: sets demo_url, demo_pid
+# and demo_pgdir; the EXIT trap of the calling check's subshell stops both.
+demo_service() {
+  [[ -x build/recs ]] || make -s build/recs
+  demo_pgdir=$tmp/$1 demo_pid=""
+  trap 'stop_job "$demo_pid"; scripts/pg.sh destroy "$demo_pgdir" >/dev/null 2>&1 || true' EXIT
+  scripts/pg.sh start "$demo_pgdir" sql/100_demo_catalog.sql
+  local port ready=0
+  port=$(scripts/free-port.sh) demo_url=http://127.0.0.1:$port
+  # shellcheck disable=SC1091
+  DATABASE_URL=$(. "$demo_pgdir/env" && echo "$DATABASE_URL") PORT=$port RECS_LISTEN_ADDRESS=127.0.0.1 \
+    RECS_ACCESS_LOG=off OMP_WAIT_POLICY=passive build/recs >"$demo_pgdir.log" 2>&1 &
+  demo_pid=$!
+  for _ in $(seq 100); do
+    kill -0 "$demo_pid" 2>/dev/null || { cat "$demo_pgdir.log"; die "build/recs exited at start"; }
+    if [[ $(curl -s -o /dev/null -w '%{http_code}' "$demo_url/readyz") == 200 ]]; then ready=1; break; fi
+    sleep 0.1
+  done
+  ((ready)) || { cat "$demo_pgdir.log"; die "/readyz not 200 within 10 s"; }
+}
+
+# demo_requests STATUS:PATH...: each request must get its status.
+demo_requests() {
+  local request code
+  for request in "$@"; do
+    code=$(curl -s -o /dev/null -w '%{http_code}' "$demo_url${request#*:}")
+    [[ $code == "${request%%:*}" ]] || die "GET ${request#*:}: $code, expected ${request%%:*}"
+  done
+}
+
+# Every metric that a rule, a rule test or a panel names, with its labels,
+# against a scrape of the real service, after requests that make each route
+# and status the rules read show up. PromQL is parsed with Prometheus's own
+# grammar (npm package @prometheus-io/lezer-promql,
+# tests/deploy/package-lock.json).
+metric_names() {
+  command -v node >/dev/null || die "node not installed: Node.js 20 or newer parses the PromQL"
+  if [[ ! -f tests/deploy/node_modules/.package-lock.json ||
+    tests/deploy/package-lock.json -nt tests/deploy/node_modules/.package-lock.json ]]; then
+    npm ci --prefix tests/deploy --no-audit --no-fund --loglevel=error >/dev/null
+  fi
+  demo_service pg-metrics
+  demo_requests '200:/products/aeroglide-running-shoes/recommendations?limit=3' \
+    '404:/products/no-such-thing/recommendations' 200:/healthz 200:/readyz 200:/metrics
+  curl -sf "$demo_url/metrics" >"$tmp/scrape.txt" || die "GET /metrics failed"
+  if command -v promtool >/dev/null; then
+    promtool check metrics <"$tmp/scrape.txt" || die "promtool check metrics: the scrape does not pass"
+  fi
+  pyhelp promql-inputs deploy/prometheus/alerts.yml deploy/prometheus/alerts.test.yml \
+    deploy/grafana/recs.json >"$tmp/promql.json"
+  node tests/deploy/promql-selectors.mjs <"$tmp/promql.json" >"$tmp/promql-parsed.json"
+  pyhelp metric-names "$tmp/scrape.txt" "$tmp/promql-parsed.json"
+}
+check "metric names in alerts and dashboard against a scrape of build/recs" metric_names
+
+# The real Prometheus with deploy/prometheus.yml (its rule_files, scraping
+# build/recs instead of recs:8080, every second instead of every 15): every
+# rule evaluates without error, every panel and variable query of the
+# dashboard answers with data, and stopping PostgreSQL makes
+# RecsDatabaseUnavailable pending.
+prometheus_live() {
+  command -v prometheus >/dev/null || skip "prometheus not installed (Debian package prometheus)"
+  demo_service pg-prometheus
+  local pport purl
+  pport=$(scripts/free-port.sh) purl=http://127.0.0.1:$pport
+  pyhelp prometheus-local deploy/prometheus.yml "${demo_url#http://}" >"$tmp/prometheus.yml"
+  prometheus --config.file="$tmp/prometheus.yml" --storage.tsdb.path="$tmp/prometheus-data" \
+    --web.listen-address="127.0.0.1:$pport" --log.level=warn >"$tmp/prometheus.log" 2>&1 &
+  prometheus_pid=$!
+  trap 'stop_job "$prometheus_pid"; stop_job "$demo_pid"
+    scripts/pg.sh destroy "$demo_pgdir" >/dev/null 2>&1 || true' EXIT
+  # Traffic over a few scrapes, then an outage: requests and readiness
+  # checks fail and recs_db_up turns 0, so every panel has a series to show.
+  for _ in $(seq 6); do
+    demo_requests '200:/products/aeroglide-running-shoes/recommendations?limit=3' \
+      '404:/products/no-such-thing/recommendations' 200:/readyz
+    sleep 0.5
+  done
+  scripts/pg.sh stop "$demo_pgdir" immediate
+  for _ in $(seq 6); do
+    demo_requests '503:/products/aeroglide-running-shoes/recommendations?limit=3' 503:/readyz
+    sleep 0.5
+  done
+  pyhelp prometheus-live "$purl" deploy/prometheus/alerts.yml deploy/grafana/recs.json \
+    RecsDatabaseUnavailable || { tail -n 20 "$tmp/prometheus.log"; exit 1; }
+}
+check "Prometheus with deploy/prometheus.yml on build/recs: rules, panel queries, an outage" prometheus_live
+
+# --- 6. docker compose config -----------------------------------------------
 
 compose_config() {
   command -v docker >/dev/null || skip "no docker CLI"
@@ -812,7 +1238,7 @@ compose_config() {
 }
 check "docker compose config" compose_config
 
-# --- 6. systemd -------------------------------------------------------------
+# --- 7. systemd -------------------------------------------------------------
 
 systemd_unit() {
   command -v systemd-analyze >/dev/null || skip "systemd-analyze not installed"

@@ -1,12 +1,13 @@
 /*
  * fuzz_route.c - libFuzzer harness for the request front end that needs no
  * network: percent-decoding, routing, slug/limit/request-id validation,
- * If-None-Match and CORS matching, and the access-log line.
+ * If-None-Match and CORS matching, traceparent, and the access-log line.
  *
- * Input: byte 0 = flags, bytes 1..8 = numbers (status, duration, bytes), then
- * NUL-separated fields:
+ * Input: byte 0 = flags, bytes 1..8 = numbers (status, duration, bytes, and
+ * the random words of a trace), then NUL-separated fields:
  *   method, raw path, limit 1, limit 2, limit 3, If-None-Match, etag,
- *   If-None-Match 2, request id, CORS allow-list, origin, allow-list 2.
+ *   If-None-Match 2, request id, CORS allow-list, origin, allow-list 2,
+ *   traceparent.
  * Every property violated aborts.
  */
 #ifndef _GNU_SOURCE
@@ -24,6 +25,7 @@
 
 #include "log.h"
 #include "route.h"
+#include "trace.h"
 
 #include "check.h"
 
@@ -40,6 +42,7 @@ enum {
     F_ALLOW,
     F_ORIGIN,
     F_ALLOW2,
+    F_TRACEPARENT,
     NFIELDS
 };
 
@@ -169,6 +172,47 @@ static bool ref_request_id_valid(const char *s)
     for (size_t i = 0; i < n; i++)
         if (!slug_byte(s[i]) && s[i] != ':')
             return false;
+    return true;
+}
+
+static bool lower_hex(const char *s, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        if (!((s[i] >= '0' && s[i] <= '9') || (s[i] >= 'a' && s[i] <= 'f')))
+            return false;
+    return true;
+}
+
+/* W3C Trace Context, read by fields between dashes rather than by offsets:
+ * version, trace id, parent id and flags of 2, 32, 16 and 2 lowercase hex
+ * digits; version 00 has exactly these four fields, a later one (not ff) may
+ * have more; neither id may be all zero. */
+static bool ref_traceparent(const char *s, char *trace_id, bool *sampled)
+{
+    static const size_t widths[4] = {2, 32, 16, 2};
+    const char *field[4];
+    size_t len[4], n = 0;
+    const char *p = s;
+
+    for (; n < 4; n++) {
+        const char *dash = strchr(p, '-');
+        field[n] = p;
+        len[n] = dash != NULL ? (size_t)(dash - p) : strlen(p);
+        if (len[n] != widths[n] || !lower_hex(p, len[n]))
+            return false;
+        if (n < 3 && dash == NULL)
+            return false;
+        p = dash != NULL ? dash + 1 : p + len[n];
+    }
+    if (strncmp(field[0], "ff", 2) == 0)
+        return false;
+    if (strncmp(field[0], "00", 2) == 0 && strlen(s) != 55)
+        return false;
+    if (strspn(field[1], "0") >= 32 || strspn(field[2], "0") >= 16)
+        return false;
+    memcpy(trace_id, field[1], 32);
+    trace_id[32] = '\0';
+    *sampled = (ref_hex((unsigned char)field[3][1]) & 1) != 0;
     return true;
 }
 
@@ -391,15 +435,41 @@ static void check_logged(json_t *obj, const char *key, const char *input, size_t
     free(full);
 }
 
+/* The parser equals the reference; the traceparent made from any header is a
+ * valid version 00 one, in the caller's trace exactly when that was valid. */
+static void check_trace(const char *value, const uint8_t *num, bool zero_random,
+                        struct recs_trace *trace)
+{
+    char want_id[33], got_id[RECS_TRACE_ID_HEX + 1], again[RECS_TRACE_ID_HEX + 1];
+    bool want_sampled = false, got_sampled = false, sampled_again = false;
+    bool want = ref_traceparent(value, want_id, &want_sampled);
+    uint64_t random[RECS_TRACE_RANDOM_WORDS] = {0};
+
+    CHECK(recs_trace_parse(value, got_id, &got_sampled) == want);
+    if (want)
+        CHECK(strcmp(got_id, want_id) == 0 && got_sampled == want_sampled);
+    if (!zero_random)
+        for (size_t i = 0; i < RECS_TRACE_RANDOM_WORDS; i++)
+            random[i] = (uint64_t)num[i] << (8 * i) | (uint64_t)num[7 - i] << 40;
+    recs_trace_begin(trace, value, random);
+    CHECK(strlen(trace->traceparent) == RECS_TRACEPARENT_LEN);
+    CHECK(strncmp(trace->traceparent, "00-", 3) == 0);
+    CHECK(recs_trace_parse(trace->traceparent, again, &sampled_again));
+    CHECK(strcmp(again, trace->trace_id) == 0);
+    CHECK(sampled_again == (want && want_sampled));
+    if (want)
+        CHECK(strcmp(trace->trace_id, want_id) == 0);
+}
+
 static void check_access_log(const char *method, const char *path, const char *request_id,
-                             const uint8_t *num)
+                             const char *trace_id, const uint8_t *num)
 {
     unsigned status = 100u + num[0] % 500u;
     double duration =
         (double)((uint32_t)num[1] | (uint32_t)num[2] << 8 | (uint32_t)num[3] << 16) / 1e6;
     size_t bytes =
         (size_t)num[4] | (size_t)num[5] << 8 | (size_t)num[6] << 16 | (size_t)num[7] << 40;
-    struct recs_access_entry e = {method, path, status, duration, bytes, request_id};
+    struct recs_access_entry e = {method, path, status, duration, bytes, request_id, trace_id};
     size_t len;
 
     recs_log_access(&e);
@@ -430,6 +500,12 @@ static void check_access_log(const char *method, const char *path, const char *r
          * log must carry the same id, or the two cannot be matched up. */
         if (recs_route_request_id_valid(request_id))
             CHECK(strcmp(json_string_value(json_object_get(obj, "request_id")), request_id) == 0);
+    }
+    if (trace_id == NULL) {
+        CHECK(json_object_get(obj, "trace_id") == NULL);
+    } else {
+        const char *logged = json_string_value(json_object_get(obj, "trace_id"));
+        CHECK(logged != NULL && strcmp(logged, trace_id) == 0);
     }
     json_decref(obj);
     free(line);
@@ -479,10 +555,14 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     CHECK(recs_route_request_id_valid(field[F_REQID]) == ref_request_id_valid(field[F_REQID]));
     check_origin(field[F_ALLOW], field[F_ALLOW2], field[F_ORIGIN]);
 
+    struct recs_trace trace;
+    check_trace(field[F_TRACEPARENT], num, (flags & 32) != 0, &trace);
+
     /* The access line for this request: the raw path as received, and the
-     * request id (NULL when flags say so). */
+     * request id and trace id (NULL when flags say so). */
     check_access_log(field[F_METHOD], (flags & 8) ? path : field[F_PATH],
-                     (flags & 16) ? NULL : field[F_REQID], num);
+                     (flags & 16) ? NULL : field[F_REQID], (flags & 64) ? NULL : trace.trace_id,
+                     num);
 
     free(path);
     for (int i = 0; i < 3; i++)

@@ -1,7 +1,9 @@
 /*
  * test_http_features.c - what storefronts and CDNs rely on: ETag and 304,
- * Cache-Control, X-Request-Id (kept or made, and logged), CORS for allowed
- * origins only, and the demo page when (and only when) it is configured.
+ * Cache-Control, X-Request-Id (kept or made, and logged), W3C trace context
+ * (a valid traceparent continued, an invalid one ignored, both logged), CORS
+ * for allowed origins only, and the demo page when (and only when) it is
+ * configured.
  */
 #include <setjmp.h>
 #include <signal.h>
@@ -128,6 +130,111 @@ static void test_request_ids(void **state)
     assert_true(server_log_contains(&server, "\"request_id\":\"storefront-42.a:b\""));
 }
 
+/* Whether needle appears in the server's log within 2 s: the access log line
+ * is written after the response has been sent. */
+static bool log_eventually(const char *needle)
+{
+    for (int i = 0; i < 100; i++) {
+        if (server_log_contains(&server, needle))
+            return true;
+        sleep_ms(20);
+    }
+    return false;
+}
+
+/* The response's traceparent, which must be a valid version 00 one: its
+ * trace id and span id copied out, its flags returned. */
+static const char *answered_trace(const struct http_response *r, char trace_id[33],
+                                  char span_id[17])
+{
+    static char value[128];
+    static const char hex[] = "0123456789abcdef";
+
+    assert_non_null(http_header(r, "traceparent", value, sizeof(value)));
+    assert_int_equal(strlen(value), 55);
+    assert_memory_equal(value, "00-", 3);
+    for (size_t i = 3; i < 55; i++) {
+        if (i == 35 || i == 52)
+            assert_int_equal(value[i], '-');
+        else if (strchr(hex, value[i]) == NULL)
+            fail_msg("traceparent '%s': '%c' is not lowercase hex", value, value[i]);
+    }
+    snprintf(trace_id, 33, "%.32s", value + 3);
+    snprintf(span_id, 17, "%.16s", value + 36);
+    assert_string_not_equal(trace_id, "00000000000000000000000000000000");
+    assert_string_not_equal(span_id, "0000000000000000");
+    return value + 53;
+}
+
+#define CALLER_TRACE "4bf92f3577b34da6a3ce929d0e0e4736"
+#define CALLER_SPAN "00f067aa0ba902b7"
+
+static void test_trace_context(void **state)
+{
+    /* each is ignored: a new trace, and never an error */
+    static const char *const invalid[] = {
+        "traceparent: 00-00000000000000000000000000000000-" CALLER_SPAN "-01\r\n",
+        "traceparent: 00-" CALLER_TRACE "-0000000000000000-01\r\n",
+        "traceparent: 00-4BF92F3577B34DA6A3CE929D0E0E4736-" CALLER_SPAN "-01\r\n",
+        "traceparent: ff-" CALLER_TRACE "-" CALLER_SPAN "-01\r\n",
+        "traceparent: 00-" CALLER_TRACE "-" CALLER_SPAN "-01-extra\r\n",
+        "traceparent: 00-" CALLER_TRACE "0-" CALLER_SPAN "-01\r\n",
+        "traceparent: 00-" CALLER_TRACE "-" CALLER_SPAN "\r\n",
+        "traceparent: \r\n",
+        "traceparent: 00-" CALLER_TRACE "-" CALLER_SPAN "-01\r\n"
+        "traceparent: 00-" CALLER_TRACE "-" CALLER_SPAN "-01\r\n",
+    };
+    struct http_response r;
+    char trace_id[33], span_id[17], previous[33] = "", needle[160];
+
+    (void)state;
+    /* a valid one: the caller's trace and sampled flag, a span of our own */
+    assert_int_equal(get_with(TARGET,
+                              "X-Request-Id: trace-valid\r\n"
+                              "traceparent: 00-" CALLER_TRACE "-" CALLER_SPAN "-01\r\n",
+                              &r),
+                     200);
+    assert_string_equal(answered_trace(&r, trace_id, span_id), "01");
+    assert_string_equal(trace_id, CALLER_TRACE);
+    assert_string_not_equal(span_id, CALLER_SPAN);
+    http_response_free(&r);
+    assert_true(log_eventually("\"request_id\":\"trace-valid\",\"trace_id\":\"" CALLER_TRACE "\""));
+
+    /* any case of the name; an unsampled caller stays unsampled; errors too */
+    assert_int_equal(get_with("/products/nope/recommendations",
+                              "TraceParent: 00-" CALLER_TRACE "-" CALLER_SPAN "-00\r\n", &r),
+                     404);
+    assert_string_equal(answered_trace(&r, trace_id, span_id), "00");
+    assert_string_equal(trace_id, CALLER_TRACE);
+    http_response_free(&r);
+
+    /* a later version: its first fields are used, the answer is version 00 */
+    assert_int_equal(
+        get_with("/healthz", "traceparent: cc-" CALLER_TRACE "-" CALLER_SPAN "-01-future\r\n", &r),
+        200);
+    assert_string_equal(answered_trace(&r, trace_id, span_id), "01");
+    assert_string_equal(trace_id, CALLER_TRACE);
+    http_response_free(&r);
+
+    /* none, or an invalid one: a new trace each time, unsampled, logged */
+    for (size_t i = 0; i <= sizeof(invalid) / sizeof(invalid[0]); i++) {
+        const char *extra = i < sizeof(invalid) / sizeof(invalid[0]) ? invalid[i] : "";
+        char headers[512];
+
+        snprintf(headers, sizeof(headers), "X-Request-Id: trace-new-%zu\r\n%s", i, extra);
+        assert_int_equal(get_with(TARGET, headers, &r), 200);
+        assert_string_equal(answered_trace(&r, trace_id, span_id), "00");
+        if (strcmp(trace_id, CALLER_TRACE) == 0 || strcmp(trace_id, previous) == 0)
+            fail_msg("%s: trace id %s was not new", extra, trace_id);
+        http_response_free(&r);
+        snprintf(needle, sizeof(needle), "\"request_id\":\"trace-new-%zu\",\"trace_id\":\"%s\"", i,
+                 trace_id);
+        if (!log_eventually(needle))
+            fail_msg("no access log line with %s", needle);
+        snprintf(previous, sizeof(previous), "%s", trace_id);
+    }
+}
+
 static void test_cors(void **state)
 {
     struct http_response r;
@@ -139,6 +246,8 @@ static void test_cors(void **state)
     assert_non_null(http_header(&r, "Access-Control-Allow-Origin", value, sizeof(value)));
     assert_string_equal(value, "https://shop.example");
     assert_non_null(http_header(&r, "Vary", value, sizeof(value)));
+    assert_non_null(http_header(&r, "Access-Control-Expose-Headers", value, sizeof(value)));
+    assert_non_null(strstr(value, "traceparent"));
     http_response_free(&r);
 
     assert_int_equal(get_with(TARGET, "Origin: https://evil.example\r\n", &r), 200);
@@ -154,6 +263,8 @@ static void test_cors(void **state)
     assert_int_equal(r.status, 204);
     assert_non_null(http_header(&r, "Access-Control-Allow-Methods", value, sizeof(value)));
     assert_string_equal(value, "GET, HEAD");
+    assert_non_null(http_header(&r, "Access-Control-Allow-Headers", value, sizeof(value)));
+    assert_non_null(strstr(value, "traceparent"));
     http_response_free(&r);
     n = snprintf(request, sizeof(request),
                  "OPTIONS %s HTTP/1.1\r\nHost: x\r\nOrigin: https://evil.example\r\n"
@@ -210,6 +321,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_etag_and_not_modified),
         cmocka_unit_test(test_request_ids),
+        cmocka_unit_test(test_trace_context),
         cmocka_unit_test(test_cors),
         cmocka_unit_test(test_demo_page),
         cmocka_unit_test(test_missing_demo_dir_fails_at_start),

@@ -300,6 +300,35 @@ static void test_operational_endpoints(void **state)
     http_response_free(&r);
 }
 
+/* The series the alerting rules of deploy/prometheus/alerts.yml read: a
+ * catalog write counts as a change, and (with the cache) as a refresh once a
+ * request has seen it; open connections and their limit. */
+static void test_catalog_change_and_connection_metrics(void **state)
+{
+    bool cache = getenv("RECS_TEST_CACHE") == NULL || strcmp(getenv("RECS_TEST_CACHE"), "on") == 0;
+    double changes, refreshes, changes_after, refreshes_after, open, limit;
+
+    (void)state;
+    json_decref(recommendations("linen-summer-shirt", 1)); /* seen the current version */
+    assert_int_equal(http_metric(server.port, "recs_catalog_changes_total", &changes), 0);
+    assert_int_equal(http_metric(server.port, "recs_catalog_refreshes_total", &refreshes), 0);
+    assert_int_equal(db_exec(pg, "UPDATE products SET price_cents = price_cents + 1 WHERE id = 2"),
+                     0);
+    json_decref(recommendations("linen-summer-shirt", 1));
+    assert_int_equal(http_metric(server.port, "recs_catalog_changes_total", &changes_after), 0);
+    assert_int_equal(http_metric(server.port, "recs_catalog_refreshes_total", &refreshes_after), 0);
+    /* without the cache there is no snapshot and no version check */
+    assert_float_equal(changes_after, changes + (cache ? 1 : 0), 0);
+    assert_float_equal(refreshes_after, refreshes + (cache ? 1 : 0), 0);
+    assert_int_equal(load_vectors_catalog(pg, vectors), 0);
+
+    /* the scrape's own connection is open while it is answered */
+    assert_int_equal(http_metric(server.port, "recs_http_connections", &open), 0);
+    assert_true(open >= 1);
+    assert_int_equal(http_metric(server.port, "recs_http_connections_limit", &limit), 0);
+    assert_float_equal(limit, 10000, 0); /* RECS_MAX_CONNECTIONS's default */
+}
+
 /* Every change made through SQL shows in the next response. */
 static void test_changes_show_in_the_next_response(void **state)
 {
@@ -609,6 +638,7 @@ int main(void)
         cmocka_unit_test(test_other_methods_are_405),
         cmocka_unit_test(test_head_is_get_without_body),
         cmocka_unit_test(test_operational_endpoints),
+        cmocka_unit_test(test_catalog_change_and_connection_metrics),
         cmocka_unit_test(test_changes_show_in_the_next_response),
         cmocka_unit_test(test_database_outage_and_recovery),
         cmocka_unit_test(test_sigterm_finishes_requests_in_flight),

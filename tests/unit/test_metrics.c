@@ -132,6 +132,10 @@ static void test_counters_and_gauges(void **state)
     recs_metrics_count_db_error();
     recs_metrics_count_overload();
     recs_metrics_count_overload();
+    recs_metrics_count_catalog_change();
+    recs_metrics_count_catalog_change();
+    recs_metrics_set_http_connection_limit(1024);
+    recs_metrics_set_http_connections(7);
     struct recs_metrics_gauges g = {
         .db_pool_size = 5,
         .db_pool_in_use = 2,
@@ -140,6 +144,7 @@ static void test_counters_and_gauges(void **state)
         .cache_products = 1000,
         .cache_version = 42,
         .cache_bytes = 12345678901ull,
+        .cache_delta = 17,
         .db_up = 1,
     };
     char *t = render(&g);
@@ -150,6 +155,12 @@ static void test_counters_and_gauges(void **state)
         "recs_signatures_reused_total 189",
         "recs_db_errors_total 1",
         "recs_overload_rejections_total 2",
+        "recs_catalog_changes_total 2",
+        "# TYPE recs_catalog_changes_total counter",
+        "recs_http_connections 7",
+        "# TYPE recs_http_connections gauge",
+        "recs_http_connections_limit 1024",
+        "# TYPE recs_http_connections_limit gauge",
         "recs_db_pool_connections{state=\"configured\"} 5",
         "recs_db_pool_connections{state=\"in_use\"} 2",
         "recs_db_pool_connections{state=\"connected\"} 4",
@@ -158,6 +169,7 @@ static void test_counters_and_gauges(void **state)
         "recs_cache_products 1000",
         "recs_cache_version 42",
         "recs_cache_bytes 12345678901",
+        "recs_cache_delta_products 17",
         "recs_build_info{version=\"test\",kernel=\"scalar\"} 1",
         "# TYPE recs_build_info gauge",
         "# TYPE process_start_time_seconds gauge",
@@ -172,6 +184,15 @@ static void test_counters_and_gauges(void **state)
     t = render(NULL);
     assert_line(t, "recs_cache_version -1");
     assert_line(t, "recs_db_up 0");
+    free(t);
+
+    /* a restart of the counting forgets the last version read */
+    recs_metrics_init("test", "scalar");
+    recs_metrics_observe_catalog_version(9);
+    t = render(NULL);
+    assert_line(t, "recs_catalog_changes_total 0");
+    assert_line(t, "recs_http_connections 0");
+    assert_line(t, "recs_http_connections_limit 0");
     free(t);
 }
 
@@ -257,6 +278,10 @@ static void test_promtool(void **state)
     recs_metrics_observe_refresh(2, 5, 6);
     recs_metrics_count_db_error();
     recs_metrics_count_overload();
+    recs_metrics_observe_catalog_version(1);
+    recs_metrics_observe_catalog_version(2);
+    recs_metrics_set_http_connections(3);
+    recs_metrics_set_http_connection_limit(1024);
     struct recs_metrics_gauges g = {.db_pool_size = 3, .cache_version = 7, .db_up = 1};
     char *t = render(&g);
 
