@@ -277,8 +277,7 @@ static void test_promtool(void **state)
     recs_metrics_observe_refresh(2, 5, 6);
     recs_metrics_count_db_error();
     recs_metrics_count_overload();
-    recs_metrics_observe_catalog_version(1);
-    recs_metrics_observe_catalog_version(2);
+    recs_metrics_count_catalog_change();
     recs_metrics_set_http_connections(3);
     recs_metrics_set_http_connection_limit(1024);
     struct recs_metrics_gauges g = {.db_pool_size = 3, .cache_version = 7, .db_up = 1};
