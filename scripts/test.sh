@@ -3,7 +3,9 @@
 #   1. builds the normal and the ASan+UBSan binaries
 #   2. unit tests (cmocka): plain, under valgrind, under ASan+UBSan
 #   3. integration tests: a throwaway PostgreSQL cluster, the real server
-#      binary (normal and sanitized, cache on and off) on a free port, real HTTP
+#      binary (normal and sanitized, cache on and off) on a free port, real HTTP;
+#      beside them the deployment files, docs/openapi.yaml (lint and real
+#      responses against it), the demo page in Chromium and the fuzzers
 #   4. slowhttptest's four slow-client attacks against build/recs while a
 #      normal client must still be served (scripts/hostile.sh)
 # Prints one "N passed, N failed" line per stage and a total at the end.
@@ -45,6 +47,7 @@ integration() { # integration BINARY CACHE [SKIP]: every integration test binary
   return $rc
 }
 stage "deployment files" tests/deploy/check.sh
+stage "OpenAPI description" tests/openapi/run.sh
 stage "storefront demo in headless Chromium" tests/e2e/run.sh
 stage "fuzzing (${FUZZ_SECONDS:-20} s per harness)" tests/fuzz/run.sh
 stage "integration (cache on)" integration build/recs on

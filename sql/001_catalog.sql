@@ -1,4 +1,4 @@
--- 001_catalog.sql: the catalog tables of API.md, owned by the catalog's owner.
+-- 001_catalog.sql: the catalog tables of docs/API.md, owned by the catalog's owner.
 -- recs only reads them. The UNIQUE constraint on slug is the index that
 -- finds a product by its slug.
 CREATE TABLE IF NOT EXISTS categories (

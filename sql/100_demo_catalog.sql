@@ -3,7 +3,7 @@
 -- 8 categories and ~250 products, written by hand so that the texts read like
 -- a real shop. Products of one family share their meaningful words ("trail
 -- running shoes", "espresso", "cast iron", "merino wool", ...) so that the
--- MinHash recommendations of SCORING.md look sensible; a few words cross
+-- MinHash recommendations of docs/SCORING.md look sensible; a few words cross
 -- categories on purpose (running shoes / running shorts / GPS running watch,
 -- espresso beans / espresso machine / the home barista book).
 --

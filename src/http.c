@@ -54,6 +54,7 @@
 
 #include "log.h"
 #include "metrics.h"
+#include "openapi.h"
 #include "render.h"
 #include "route.h"
 #include "trace.h"
@@ -387,24 +388,23 @@ static size_t unescape(void *cls, struct MHD_Connection *c, char *s)
     return recs_route_unescape(s);
 }
 
-/* Collects the values of every "limit" query argument. */
-struct limit_args {
-    const char *values[2];
-    size_t count;
-};
-
-static enum MHD_Result collect_limit(void *cls, enum MHD_ValueKind kind, const char *key,
-                                     const char *value)
+/* Hands every query argument, with its decoded length, to the router: it
+ * alone knows which ones matter, and the length shows a decoded NUL. */
+static enum MHD_Result gather_arg(void *cls, enum MHD_ValueKind kind, const char *key,
+                                  size_t key_size, const char *value, size_t value_size)
 {
-    struct limit_args *args = cls;
-
     (void)kind;
-    if (key != NULL && strcmp(key, "limit") == 0) {
-        if (args->count < 2)
-            args->values[args->count] = value;
-        args->count++;
-    }
+    recs_route_add_arg(cls, key, key_size, value, value_size);
     return MHD_YES;
+}
+
+static recs_route_status route_connection(struct MHD_Connection *c, const char *url,
+                                          const char *method, struct recs_request_target *target)
+{
+    struct recs_query_args args = {0};
+
+    MHD_get_connection_values_n(c, MHD_GET_ARGUMENT_KIND, gather_arg, &args);
+    return recs_route_request(method, url, &args, target);
 }
 
 /* Adds the CORS headers when the request's Origin is allowed. */
@@ -427,8 +427,8 @@ static enum MHD_Result send_reply(struct recs_http *http, struct MHD_Connection 
 {
     struct MHD_Response *resp =
         MHD_create_response_from_buffer(reply->len, reply->body, MHD_RESPMEM_MUST_FREE);
-    bool cacheable =
-        req->route == RECS_ROUTE_RECOMMENDATIONS && (reply->status == 200 || reply->status == 304);
+    bool cacheable = (req->route == RECS_ROUTE_RECOMMENDATIONS || req->route == RECS_ROUTE_CART) &&
+                     (reply->status == 200 || reply->status == 304);
     enum MHD_Result ret;
 
     if (resp == NULL) {
@@ -524,13 +524,54 @@ static int route_error_reply(recs_route_status status, struct recs_reply *reply)
     return recs_service_error(code, recs_route_error_message(status), reply);
 }
 
+/* docs/openapi.yaml, as compiled in (the copy is MHD's to free). */
+static int openapi_reply(struct recs_reply *reply)
+{
+    memset(reply, 0, sizeof(*reply));
+    reply->status = 200;
+    reply->content_type = "application/yaml";
+    reply->body = malloc(recs_openapi_yaml_len);
+    if (reply->body == NULL)
+        return -1;
+    memcpy(reply->body, recs_openapi_yaml, recs_openapi_yaml_len);
+    reply->len = recs_openapi_yaml_len;
+    return 0;
+}
+
+/* Where a recommendation request meets the service: the whole query in,
+ * one reply out. The service entry that takes the query itself,
+ * recs_service_recommend(svc, const struct recs_query *, if_none_match,
+ * reply), with entity tags from recs_query_format_key, replaces this body.
+ * The service answers by slug and limit alone so far, so only the queries
+ * that need nothing more are forwarded; the others get a 501 rather than an
+ * answer that ignores part of what they asked for. */
+static int recommend(struct recs_http *http, struct MHD_Connection *c,
+                     const struct recs_query *query, struct recs_reply *reply)
+{
+    bool by_slug_and_limit = query->kind == RECS_QUERY_PRODUCT && query->offset == 0 &&
+                             query->category_count == 0 && query->exclude_count == 0 &&
+                             !query->has_min_price && !query->has_max_price &&
+                             query->min_score == 0 && query->max_per_category == 0;
+
+    if (!by_slug_and_limit)
+        return recs_service_error(501,
+                                  "not implemented: carts and the storefront parameters (offset, "
+                                  "category, exclude, min_price, max_price, min_score, "
+                                  "max_per_category)",
+                                  reply);
+    return recs_service_recommend(http->opts.service, query->targets[0], query->limit,
+                                  header(c, "If-None-Match"), reply);
+}
+
 static int dispatch(struct recs_http *http, struct MHD_Connection *c,
                     const struct recs_request_target *target, struct recs_reply *reply)
 {
     switch (target->route) {
     case RECS_ROUTE_RECOMMENDATIONS:
-        return recs_service_recommend(http->opts.service, target->slug, target->limit,
-                                      header(c, "If-None-Match"), reply);
+    case RECS_ROUTE_CART:
+        return recommend(http, c, &target->query, reply);
+    case RECS_ROUTE_OPENAPI:
+        return openapi_reply(reply);
     case RECS_ROUTE_DEMO:
         return demo_reply(http, target->file, reply);
     case RECS_ROUTE_HEALTHZ:
@@ -558,7 +599,6 @@ static enum MHD_Result handle_request(void *cls, struct MHD_Connection *c, const
     struct conn_entry *conn;
     bool refused;
     struct recs_request_target target;
-    struct limit_args limits = {0};
     struct recs_reply reply;
     recs_route_status status;
     int rc;
@@ -600,8 +640,7 @@ static enum MHD_Result handle_request(void *cls, struct MHD_Connection *c, const
              * close the connection (what follows the headers is not a next
              * request). The answer is what the request line deserves (404,
              * 405...), or 413. */
-            MHD_get_connection_values(c, MHD_GET_ARGUMENT_KIND, collect_limit, &limits);
-            status = recs_route_request(method, url, limits.values, limits.count, &target);
+            status = route_connection(c, url, method, &target);
             req->route = target.route;
             rc = status != RECS_ROUTE_OK
                      ? route_error_reply(status, &reply)
@@ -619,8 +658,7 @@ static enum MHD_Result handle_request(void *cls, struct MHD_Connection *c, const
     if (req->status != 0)
         return MHD_YES; /* already answered (body refused) */
 
-    MHD_get_connection_values(c, MHD_GET_ARGUMENT_KIND, collect_limit, &limits);
-    status = recs_route_request(method, url, limits.values, limits.count, &target);
+    status = route_connection(c, url, method, &target);
     req->route = target.route;
     if (status == RECS_ROUTE_BAD_METHOD && strcmp(method, "OPTIONS") == 0 &&
         recs_route_origin_allowed(http->opts.cors_origins, header(c, "Origin")))

@@ -14,7 +14,7 @@
 #include <time.h>
 
 static const char *const route_labels[RECS_ROUTE_COUNT] = {
-    "recommendations", "healthz", "readyz", "metrics", "demo", "other",
+    "recommendations", "cart", "healthz", "readyz", "metrics", "openapi", "demo", "other",
 };
 
 /* Statuses the service sends; any other is counted under code="other". */

@@ -9,17 +9,9 @@
 #include <stddef.h>
 #include <stdint.h>
 
-/* Routes as labelled in recs_http_requests_total{route="..."}. */
-typedef enum {
-    RECS_ROUTE_RECOMMENDATIONS = 0, /* "recommendations" */
-    RECS_ROUTE_HEALTHZ,             /* "healthz" */
-    RECS_ROUTE_READYZ,              /* "readyz" */
-    RECS_ROUTE_METRICS,             /* "metrics" */
-    RECS_ROUTE_DEMO,                /* "demo" */
-    RECS_ROUTE_OTHER,               /* "other": unknown paths */
-    RECS_ROUTE_COUNT
-} recs_route;
+#include "route.h" /* recs_route */
 
+/* The label of a route in recs_http_requests_total{route="..."}. */
 const char *recs_route_label(recs_route route);
 
 /* Gauges that other modules own; metrics asks for them when rendering. */

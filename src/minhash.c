@@ -1,5 +1,5 @@
 /*
- * minhash.c - SCORING.md in code: the tokenizer, FNV-1a, the seeded hash
+ * minhash.c - docs/SCORING.md in code: the tokenizer, FNV-1a, the seeded hash
  * functions h_k, signatures and their comparison, and the choice of kernel
  * (minhash_kernels.c) for the CPU at hand.
  */

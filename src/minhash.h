@@ -1,5 +1,5 @@
 /*
- * minhash.h - the scoring of SCORING.md: tokens, FNV-1a, seeded hash functions
+ * minhash.h - the scoring of docs/SCORING.md: tokens, FNV-1a, seeded hash functions
  * h_k, MinHash signatures and their comparison. Pure computation, no I/O, no
  * global mutable state: safe to call from any number of threads at once as long
  * as each thread passes its own scratch.
@@ -36,7 +36,7 @@ bool recs_kernel_supported(recs_kernel kernel);
 /* The fastest path this CPU supports. */
 recs_kernel recs_kernel_best(void);
 
-/* FNV-1a 64 over len bytes (SCORING.md section 3). */
+/* FNV-1a 64 over len bytes (docs/SCORING.md section 3). */
 uint64_t recs_fnv1a64(const void *data, size_t len);
 /* h_k(token): FNV-1a 64 over LE32(k) || token. */
 uint64_t recs_minhash_hk(uint32_t k, const void *token, size_t len);
@@ -73,7 +73,7 @@ struct recs_token {
     uint32_t len;
 };
 
-/* Tokenizes title || " " || description (SCORING.md section 2) into the
+/* Tokenizes title || " " || description (docs/SCORING.md section 2) into the
  * scratch: the distinct tokens, stop words and 1-byte tokens dropped, in order
  * of first appearance. *tokens points into the scratch and stays valid until
  * the next call with that scratch. Returns 0, or -1 when memory runs out or

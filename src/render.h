@@ -1,5 +1,5 @@
 /*
- * render.h - the JSON bodies the service answers with (API.md), built with
+ * render.h - the JSON bodies the service answers with (docs/API.md), built with
  * jansson. Every function returns a malloc'd, NUL-terminated body that the
  * caller owns (free()), or NULL when memory runs out.
  */

@@ -1,7 +1,7 @@
 /*
  * fuzz_render.c - libFuzzer harness for what turns catalog rows into a
- * response: the tokenizer and MinHash signatures (SCORING.md), catalog
- * snapshots, ranking, and the JSON bodies (API.md).
+ * response: the tokenizer and MinHash signatures (docs/SCORING.md), catalog
+ * snapshots, ranking, and the JSON bodies (docs/API.md).
  *
  * Input: a 17-byte header, then NUL-separated fields, four per product row:
  * slug, title, description, category slug (empty = NULL). Header:
@@ -9,7 +9,7 @@
  *   [2] limit   [3] target row   [4..11] first id (LE)   [12] id step
  *   [13..16] first price (LE)
  * Every result is compared with a straightforward reference written from
- * SCORING.md and API.md; any difference aborts.
+ * docs/SCORING.md and docs/API.md; any difference aborts.
  */
 #include <stdbool.h>
 #include <stdint.h>
@@ -33,7 +33,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 static struct recs_scratch *scratch; /* reused across inputs, as a worker does */
 
-/* ---- reference: SCORING.md ---- */
+/* ---- reference: docs/SCORING.md ---- */
 
 struct ref_token {
     const unsigned char *bytes; /* into the lower-cased text */
@@ -124,7 +124,7 @@ NO_COVERAGE static void ref_signature(const struct ref_token *tokens, size_t n, 
     }
 }
 
-/* ---- reference: API.md's JSON text (invalid UTF-8 repaired byte by byte) ---- */
+/* ---- reference: docs/API.md's JSON text (invalid UTF-8 repaired byte by byte) ---- */
 
 /* Length of the well-formed UTF-8 sequence at s (Unicode table 3-7), or 0. */
 static size_t ref_utf8(const unsigned char *s, size_t n)
@@ -306,7 +306,7 @@ NO_COVERAGE static uint32_t ref_matches(const struct product_ref *a, const struc
     return m;
 }
 
-/* SCORING.md section 6: matches descending, then id ascending. */
+/* docs/SCORING.md section 6: matches descending, then id ascending. */
 static const struct row *sort_rows;
 static const uint32_t *sort_matches;
 static int by_rank(const void *pa, const void *pb)

@@ -1,13 +1,17 @@
 /*
  * fuzz_route.c - libFuzzer harness for the request front end that needs no
- * network: percent-decoding, routing, slug/limit/request-id validation,
- * If-None-Match and CORS matching, traceparent, and the access-log line.
+ * network: percent-decoding, routing, the query value of the recommendation
+ * endpoints and its key, slug and request-id validation, If-None-Match and
+ * CORS matching, traceparent, and the access-log line.
  *
  * Input: byte 0 = flags, bytes 1..8 = numbers (status, duration, bytes, and
  * the random words of a trace), then NUL-separated fields:
- *   method, raw path, limit 1, limit 2, limit 3, If-None-Match, etag,
+ *   method, raw path, raw query string, If-None-Match, etag,
  *   If-None-Match 2, request id, CORS allow-list, origin, allow-list 2,
  *   traceparent.
+ * Flags: 4 = a 0x01 byte in a decoded query value stands for a NUL (a
+ * decoded NUL the router must refuse), 8 = log the decoded path, 16 = no
+ * request id, 32 and 64 as check_trace and the access line read them.
  * Every property violated aborts.
  */
 #ifndef _GNU_SOURCE
@@ -32,9 +36,7 @@
 enum {
     F_METHOD,
     F_PATH,
-    F_LIMIT1,
-    F_LIMIT2,
-    F_LIMIT3,
+    F_QUERY,
     F_INM,
     F_ETAG,
     F_INM2,
@@ -102,7 +104,7 @@ static bool slug_byte(char c)
            c == '_' || c == '.';
 }
 
-/* ---- reference implementations, straight from API.md / route.h ---- */
+/* ---- reference implementations, straight from docs/API.md and route.h ---- */
 
 static int ref_hex(unsigned char c)
 {
@@ -141,27 +143,234 @@ static bool ref_slug_valid(const char *s, size_t len)
     return true;
 }
 
-/* "an integer 1..100 written in plain decimal digits" (leading zeros are
- * still plain decimal digits). */
-static bool ref_limit(const char *s, unsigned *value)
+/* ---- the query rules of docs/API.md, written again ---- */
+
+/* One query argument, percent-decoded; value NULL when given without "=". */
+struct ref_arg {
+    char *key, *value;
+    size_t key_len, value_len;
+};
+
+enum {
+    R_PRODUCTS,
+    R_LIMIT,
+    R_OFFSET,
+    R_CATEGORY,
+    R_EXCLUDE,
+    R_MIN_PRICE,
+    R_MAX_PRICE,
+    R_MIN_SCORE,
+    R_MAX_PER_CATEGORY,
+    R_PARAMS
+};
+static const char *const ref_names[R_PARAMS] = {
+    "products",  "limit",     "offset",    "category",         "exclude",
+    "min_price", "max_price", "min_score", "max_per_category",
+};
+
+/* How many times parameter p was given; *first is its first argument. */
+static size_t ref_lookup(const struct ref_arg *args, size_t n, int p, const struct ref_arg **first)
 {
-    size_t n = strlen(s), i = 0;
-    unsigned v = 0;
-    if (n == 0)
-        return false;
-    for (size_t j = 0; j < n; j++)
-        if (s[j] < '0' || s[j] > '9')
+    size_t times = 0, name_len = strlen(ref_names[p]);
+    *first = NULL;
+    for (size_t i = 0; i < n; i++) {
+        if (args[i].key_len == name_len && memcmp(args[i].key, ref_names[p], name_len) == 0) {
+            if (times == 0)
+                *first = &args[i];
+            times++;
+        }
+    }
+    return times;
+}
+
+static bool all_digits(const char *s, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        if (s[i] < '0' || s[i] > '9')
             return false;
-    while (i < n && s[i] == '0')
+    return n > 0;
+}
+
+/* "integer lo..hi in plain decimal digits", leading zeros allowed. */
+static bool ref_integer(const char *s, size_t n, uint64_t lo, uint64_t hi, uint64_t *out)
+{
+    size_t i = 0;
+    uint64_t v = 0;
+    if (s == NULL || !all_digits(s, n))
+        return false;
+    while (i + 1 < n && s[i] == '0')
         i++;
-    if (n - i > 3)
+    if (n - i > 12)
         return false;
     for (; i < n; i++)
-        v = v * 10 + (unsigned)(s[i] - '0');
-    if (v < 1 || v > 100)
+        v = v * 10 + (uint64_t)(s[i] - '0');
+    if (v < lo || v > hi)
         return false;
-    *value = v;
+    *out = v;
     return true;
+}
+
+/* An integer parameter: -1 absent, 0 invalid, 1 valid (*out set). */
+static int ref_int_param(const struct ref_arg *args, size_t n, int p, uint64_t lo, uint64_t hi,
+                         uint64_t *out)
+{
+    const struct ref_arg *a;
+    size_t times = ref_lookup(args, n, p, &a);
+    if (times == 0)
+        return -1;
+    return times == 1 && ref_integer(a->value, a->value_len, lo, hi, out) ? 1 : 0;
+}
+
+/* "0", "1", "0." and 1..6 digits, "1." and 1..6 zeros; in millionths. */
+static bool ref_score(const char *s, size_t n, uint32_t *out)
+{
+    char six[7] = "000000";
+    if (s == NULL)
+        return false;
+    if (n == 1 && (s[0] == '0' || s[0] == '1')) {
+        *out = s[0] == '1' ? 1000000u : 0u;
+        return true;
+    }
+    if (n < 3 || n > 8 || s[1] != '.')
+        return false;
+    if (s[0] == '1') {
+        for (size_t i = 2; i < n; i++)
+            if (s[i] != '0')
+                return false;
+        *out = 1000000u;
+        return true;
+    }
+    if (s[0] != '0' || !all_digits(s + 2, n - 2))
+        return false;
+    memcpy(six, s + 2, n - 2);
+    *out = (uint32_t)strtoul(six, NULL, 10);
+    return true;
+}
+
+/* Items between commas, at most max as written, each a slug; every distinct
+ * item once, in first-appearance order, then sorted if sort. */
+static bool ref_list(const char *s, size_t n, size_t max, bool sort,
+                     char (*items)[RECS_SLUG_MAX + 1], size_t *count)
+{
+    size_t written = 1;
+    const char *item = s, *end;
+
+    if (s == NULL || n == 0)
+        return false;
+    end = s + n;
+    for (size_t i = 0; i < n; i++)
+        written += s[i] == ',';
+    if (written > max)
+        return false;
+    *count = 0;
+    for (;;) {
+        const char *comma = memchr(item, ',', (size_t)(end - item));
+        size_t len = (size_t)((comma != NULL ? comma : end) - item);
+        bool seen = false;
+        if (!ref_slug_valid(item, len))
+            return false;
+        for (size_t k = 0; k < *count; k++)
+            seen = seen || (strlen(items[k]) == len && memcmp(items[k], item, len) == 0);
+        if (!seen) {
+            memcpy(items[*count], item, len);
+            items[*count][len] = '\0';
+            (*count)++;
+        }
+        if (comma == NULL)
+            break;
+        item = comma + 1;
+    }
+    for (size_t i = 1; sort && i < *count; i++) { /* insertion sort */
+        char tmp[RECS_SLUG_MAX + 1];
+        size_t j = i;
+        memcpy(tmp, items[i], sizeof(tmp));
+        for (; j > 0 && strcmp(items[j - 1], tmp) > 0; j--)
+            memcpy(items[j], items[j - 1], sizeof(tmp));
+        memcpy(items[j], tmp, sizeof(tmp));
+    }
+    return true;
+}
+
+static bool ref_list_param(const struct ref_arg *args, size_t n, int p, size_t max, bool sort,
+                           char (*items)[RECS_SLUG_MAX + 1], size_t *count)
+{
+    const struct ref_arg *a;
+    size_t times = ref_lookup(args, n, p, &a);
+    if (times == 0)
+        return true;
+    return times == 1 && ref_list(a->value, a->value_len, max, sort, items, count);
+}
+
+/* What a recommendation request with a valid method (and slug) must give:
+ * the status, and on success the normalized query (docs/API.md, route.h). */
+static recs_route_status ref_query(const struct ref_arg *args, size_t n, const char *slug,
+                                   size_t slug_len, struct recs_query *q)
+{
+    const struct ref_arg *a;
+    uint64_t v, lo = 0, hi = 2147483647;
+    int r;
+
+    memset(q, 0, sizeof(*q));
+    if (slug == NULL) {
+        size_t times = ref_lookup(args, n, R_PRODUCTS, &a);
+        q->kind = RECS_QUERY_CART;
+        if (times == 0)
+            return RECS_ROUTE_NO_PRODUCTS;
+        if (times > 1 || !ref_list(a->value, a->value_len, 20, false, q->targets, &q->target_count))
+            return RECS_ROUTE_BAD_PRODUCTS;
+    } else {
+        q->kind = RECS_QUERY_PRODUCT;
+        memcpy(q->targets[0], slug, slug_len);
+        q->target_count = 1;
+    }
+    q->limit = 10;
+    if ((r = ref_int_param(args, n, R_LIMIT, 1, 100, &v)) == 0)
+        return RECS_ROUTE_BAD_LIMIT;
+    if (r > 0)
+        q->limit = (unsigned)v;
+    if ((r = ref_int_param(args, n, R_OFFSET, 0, 10000, &v)) == 0)
+        return RECS_ROUTE_BAD_OFFSET;
+    if (r > 0)
+        q->offset = (unsigned)v;
+    if (!ref_list_param(args, n, R_CATEGORY, 20, true, q->categories, &q->category_count))
+        return RECS_ROUTE_BAD_CATEGORY;
+    if (!ref_list_param(args, n, R_EXCLUDE, 100, true, q->excludes, &q->exclude_count))
+        return RECS_ROUTE_BAD_EXCLUDE;
+    if (ref_int_param(args, n, R_MIN_PRICE, 0, 2147483647, &lo) == 0)
+        return RECS_ROUTE_BAD_MIN_PRICE;
+    if (ref_int_param(args, n, R_MAX_PRICE, 0, 2147483647, &hi) == 0)
+        return RECS_ROUTE_BAD_MAX_PRICE;
+    if (lo > hi)
+        return RECS_ROUTE_BAD_PRICE_RANGE;
+    q->min_price = (int32_t)lo;
+    q->max_price = (int32_t)hi;
+    if (ref_lookup(args, n, R_MIN_SCORE, &a) > 1 ||
+        (a != NULL && !ref_score(a->value, a->value_len, &q->min_score)))
+        return RECS_ROUTE_BAD_MIN_SCORE;
+    if ((r = ref_int_param(args, n, R_MAX_PER_CATEGORY, 1, 100, &v)) == 0)
+        return RECS_ROUTE_BAD_MAX_PER_CATEGORY;
+    if (r > 0)
+        q->max_per_category = (unsigned)v;
+
+    /* What cannot change the answer is stored as absent. */
+    for (size_t i = 0; i < q->exclude_count;) {
+        bool target = false;
+        for (size_t t = 0; t < q->target_count; t++)
+            target = target || strcmp(q->excludes[i], q->targets[t]) == 0;
+        if (!target) {
+            i++;
+            continue;
+        }
+        memmove(q->excludes[i], q->excludes[i + 1],
+                (q->exclude_count - i - 1) * sizeof(q->excludes[0]));
+        q->exclude_count--;
+        memset(q->excludes[q->exclude_count], 0, sizeof(q->excludes[0]));
+    }
+    q->has_min_price = q->min_price != 0;
+    q->has_max_price = q->max_price != 2147483647;
+    if (q->max_per_category >= q->offset + q->limit)
+        q->max_per_category = 0;
+    return RECS_ROUTE_OK;
 }
 
 static bool ref_request_id_valid(const char *s)
@@ -266,52 +475,247 @@ static void check_unescape(const char *raw, char **decoded_out)
     *decoded_out = s;
 }
 
-static void check_slug_and_limit(const char *field)
+static void check_slug(const char *field)
 {
     size_t n = strlen(field);
     /* Exactly n bytes, no terminator: any read past len is caught by ASan. */
     char *exact = malloc(n ? n : 1);
-    unsigned limit = 12345, want = 0;
     CHECK(exact != NULL);
     memcpy(exact, field, n);
     CHECK(recs_route_slug_valid(exact, n) == ref_slug_valid(field, n));
     for (size_t cut = 0; cut < n && cut < 3; cut++)
         CHECK(recs_route_slug_valid(exact, n - cut - 1) == ref_slug_valid(field, n - cut - 1));
     free(exact);
-
-    bool ok = recs_route_parse_limit(field, &limit);
-    CHECK(ok == ref_limit(field, &want));
-    if (ok)
-        CHECK(limit == want && limit >= 1 && limit <= RECS_LIMIT_MAX);
-    else
-        CHECK(limit == 12345); /* untouched on failure */
 }
 
-static void check_route(const char *method, const char *path, const char *const *limits,
-                        size_t nlimits)
+/* Splits a raw query string as libmicrohttpd does for recs: arguments at
+ * '&', key and value at the first '=', each percent-decoded (and checked
+ * against the reference decoder). With nul_marker, a 0x01 in a decoded
+ * value becomes a NUL. Every key and value is its own allocation. */
+static struct ref_arg *split_query(const char *raw, bool nul_marker, size_t *count)
 {
-    struct recs_request_target t;
-    memset(&t, 0xa5, sizeof(t));
-    recs_route_status st = recs_route_request(method, path, limits, nlimits, &t);
+    size_t n = raw[0] != '\0', len = strlen(raw);
+    struct ref_arg *args;
+    char *copy = malloc(len + 1), *piece;
+
+    CHECK(copy != NULL);
+    memcpy(copy, raw, len + 1);
+    for (size_t i = 0; i < len; i++)
+        n += raw[i] == '&';
+    args = calloc(n ? n : 1, sizeof(*args));
+    CHECK(args != NULL);
+    piece = copy;
+    for (size_t i = 0; i < n; i++) {
+        char *amp = strchr(piece, '&'), *eq;
+        if (amp != NULL)
+            *amp = '\0';
+        eq = strchr(piece, '=');
+        if (eq != NULL)
+            *eq = '\0';
+        check_unescape(piece, &args[i].key);
+        args[i].key_len = strlen(args[i].key);
+        if (eq != NULL) {
+            check_unescape(eq + 1, &args[i].value);
+            args[i].value_len = strlen(args[i].value);
+            for (size_t k = 0; nul_marker && k < args[i].value_len; k++)
+                if (args[i].value[k] == '\x01')
+                    args[i].value[k] = '\0';
+        }
+        piece = amp != NULL ? amp + 1 : piece + strlen(piece);
+    }
+    free(copy);
+    *count = n;
+    return args;
+}
+
+static void free_args(struct ref_arg *args, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        free(args[i].key);
+        free(args[i].value);
+    }
+    free(args);
+}
+
+/* The start of the message of each status: a 400 names its parameter. */
+static const char *message_prefix(recs_route_status st)
+{
+    switch (st) {
+    case RECS_ROUTE_BAD_SLUG:
+        return "invalid product slug: ";
+    case RECS_ROUTE_NO_PRODUCTS:
+        return "missing products: ";
+    case RECS_ROUTE_BAD_PRODUCTS:
+        return "invalid products: ";
+    case RECS_ROUTE_BAD_LIMIT:
+        return "invalid limit: ";
+    case RECS_ROUTE_BAD_OFFSET:
+        return "invalid offset: ";
+    case RECS_ROUTE_BAD_CATEGORY:
+        return "invalid category: ";
+    case RECS_ROUTE_BAD_EXCLUDE:
+        return "invalid exclude: ";
+    case RECS_ROUTE_BAD_MIN_PRICE:
+    case RECS_ROUTE_BAD_PRICE_RANGE:
+        return "invalid min_price: ";
+    case RECS_ROUTE_BAD_MAX_PRICE:
+        return "invalid max_price: ";
+    case RECS_ROUTE_BAD_MIN_SCORE:
+        return "invalid min_score: ";
+    case RECS_ROUTE_BAD_MAX_PER_CATEGORY:
+        return "invalid max_per_category: ";
+    default:
+        return "";
+    }
+}
+
+/* Feeds args (in reverse order if asked, plus an unknown argument if asked)
+ * to recs_route_add_arg and routes the request. */
+static recs_route_status route_args(const char *method, const char *path,
+                                    const struct ref_arg *args, size_t n, bool reverse, bool extra,
+                                    struct recs_request_target *t)
+{
+    struct recs_query_args qa;
+
+    memset(&qa, 0, sizeof(qa));
+    for (size_t i = 0; i < n; i++) {
+        const struct ref_arg *a = &args[reverse ? n - 1 - i : i];
+        recs_route_add_arg(&qa, a->key, a->key_len, a->value, a->value_len);
+    }
+    if (extra)
+        recs_route_add_arg(&qa, "limits", 6, "0", 1);
+    memset(t, 0xa5, sizeof(*t));
+    return recs_route_request(method, path, n > 0 || extra ? &qa : NULL, t);
+}
+
+static void check_same_query(const struct recs_query *got, const struct recs_query *want)
+{
+    CHECK(got->kind == want->kind);
+    CHECK(got->target_count == want->target_count);
+    for (size_t i = 0; i < want->target_count; i++)
+        CHECK(strcmp(got->targets[i], want->targets[i]) == 0);
+    CHECK(got->limit == want->limit && got->offset == want->offset);
+    CHECK(got->category_count == want->category_count);
+    for (size_t i = 0; i < want->category_count; i++)
+        CHECK(strcmp(got->categories[i], want->categories[i]) == 0);
+    CHECK(got->exclude_count == want->exclude_count);
+    for (size_t i = 0; i < want->exclude_count; i++)
+        CHECK(strcmp(got->excludes[i], want->excludes[i]) == 0);
+    CHECK(got->has_min_price == want->has_min_price && got->min_price == want->min_price);
+    CHECK(got->has_max_price == want->has_max_price && got->max_price == want->max_price);
+    CHECK(got->min_score == want->min_score);
+    CHECK(got->max_per_category == want->max_per_category);
+    /* zeroed first, then filled: equal values are equal bytes */
+    CHECK(memcmp(got, want, sizeof(*got)) == 0);
+}
+
+static bool strictly_sorted(const char (*items)[RECS_SLUG_MAX + 1], size_t n)
+{
+    for (size_t i = 1; i < n; i++)
+        if (strcmp(items[i - 1], items[i]) >= 0)
+            return false;
+    return true;
+}
+
+/* The bounds route.h promises, whatever the input. */
+static void check_query_bounds(const struct recs_query *q)
+{
+    size_t max_targets = q->kind == RECS_QUERY_CART ? RECS_PRODUCTS_MAX : 1;
+
+    CHECK(q->kind == RECS_QUERY_PRODUCT || q->kind == RECS_QUERY_CART);
+    CHECK(q->target_count >= 1 && q->target_count <= max_targets);
+    for (size_t i = 0; i < q->target_count; i++) {
+        CHECK(recs_route_slug_valid(q->targets[i], strlen(q->targets[i])));
+        for (size_t j = 0; j < i; j++)
+            CHECK(strcmp(q->targets[i], q->targets[j]) != 0);
+    }
+    CHECK(q->limit >= 1 && q->limit <= RECS_LIMIT_MAX && q->offset <= RECS_OFFSET_MAX);
+    CHECK(q->category_count <= RECS_CATEGORIES_MAX && q->exclude_count <= RECS_EXCLUDE_MAX);
+    CHECK(strictly_sorted(q->categories, q->category_count));
+    CHECK(strictly_sorted(q->excludes, q->exclude_count));
+    for (size_t i = 0; i < q->category_count; i++)
+        CHECK(recs_route_slug_valid(q->categories[i], strlen(q->categories[i])));
+    for (size_t i = 0; i < q->exclude_count; i++) {
+        CHECK(recs_route_slug_valid(q->excludes[i], strlen(q->excludes[i])));
+        for (size_t t = 0; t < q->target_count; t++)
+            CHECK(strcmp(q->excludes[i], q->targets[t]) != 0);
+    }
+    CHECK(q->min_price >= 0 && q->min_price <= q->max_price && q->max_price <= RECS_PRICE_MAX);
+    CHECK(q->has_min_price == (q->min_price > 0));
+    CHECK(q->has_max_price == (q->max_price < RECS_PRICE_MAX));
+    CHECK(q->min_score <= RECS_SCORE_MILLIONTHS);
+    CHECK(q->max_per_category <= RECS_PER_CATEGORY_MAX);
+    CHECK(q->max_per_category == 0 || q->max_per_category < q->offset + q->limit);
+}
+
+/* The key fits RECS_QUERY_KEY_MAX, is written like snprintf, and routed
+ * again gives back the same query and the same key. */
+static void check_key(const struct recs_request_target *t)
+{
+    const struct recs_query *q = &t->query;
+    size_t len = recs_query_format_key(q, NULL, 0), n;
+    char *key = malloc(len + 1), *again, small[9];
+    struct recs_request_target back;
+    struct ref_arg *args;
+
+    CHECK(key != NULL && len < RECS_QUERY_KEY_MAX);
+    CHECK(recs_query_format_key(q, key, len + 1) == len && strlen(key) == len);
+    for (size_t cap = 1; cap <= sizeof(small); cap++) {
+        CHECK(recs_query_format_key(q, small, cap) == len);
+        CHECK(strlen(small) == (len < cap ? len : cap - 1));
+        CHECK(strncmp(small, key, strlen(small)) == 0);
+    }
+    CHECK(strchr(key, '%') == NULL && strchr(key, ' ') == NULL);
+
+    char *mark = strchr(key, '?');
+    if (mark != NULL)
+        *mark = '\0';
+    args = split_query(mark != NULL ? mark + 1 : "", false, &n);
+    CHECK(route_args("GET", key, args, n, false, false, &back) == RECS_ROUTE_OK);
+    CHECK(back.route == t->route);
+    check_same_query(&back.query, q);
+    free_args(args, n);
+    if (mark != NULL)
+        *mark = '?';
+    again = malloc(len + 1);
+    CHECK(again != NULL);
+    CHECK(recs_query_format_key(&back.query, again, len + 1) == len && strcmp(again, key) == 0);
+    free(again);
+    free(key);
+}
+
+static void check_route(const char *method, const char *path, const struct ref_arg *args,
+                        size_t nargs)
+{
+    struct recs_request_target t, other;
+    recs_route_status st = route_args(method, path, args, nargs, false, false, &t), want;
     bool is_get = strcmp(method, "GET") == 0, is_head = strcmp(method, "HEAD") == 0;
     static const char *const pre = "/products/", *const suf = "/recommendations";
     size_t plen = strlen(path), prelen = strlen(pre), suflen = strlen(suf);
     bool recs_shape =
         plen >= prelen + suflen && starts_with(path, pre) && strcmp(path + plen - suflen, suf) == 0;
+    static const struct {
+        const char *path;
+        recs_route route;
+    } fixed[] = {{"/healthz", RECS_ROUTE_HEALTHZ},
+                 {"/readyz", RECS_ROUTE_READYZ},
+                 {"/metrics", RECS_ROUTE_METRICS},
+                 {"/openapi.yaml", RECS_ROUTE_OPENAPI}};
+    struct recs_query ref;
 
-    CHECK(st >= RECS_ROUTE_OK && st <= RECS_ROUTE_BAD_LIMIT);
+    CHECK(st >= RECS_ROUTE_OK && st <= RECS_ROUTE_BAD_MAX_PER_CATEGORY);
     CHECK(t.route >= 0 && t.route < RECS_ROUTE_COUNT);
     CHECK(t.head == is_head);
     const char *msg = recs_route_error_message(st);
     CHECK(msg != NULL && msg[0] != '\0');
+    CHECK(starts_with(msg, message_prefix(st)));
 
-    if (strcmp(path, "/healthz") == 0 || strcmp(path, "/readyz") == 0 ||
-        strcmp(path, "/metrics") == 0) {
-        CHECK(t.route == (path[1] == 'h'   ? RECS_ROUTE_HEALTHZ
-                          : path[1] == 'r' ? RECS_ROUTE_READYZ
-                                           : RECS_ROUTE_METRICS));
-        CHECK(st == (is_get || is_head ? RECS_ROUTE_OK : RECS_ROUTE_BAD_METHOD));
-        return;
+    for (size_t i = 0; i < sizeof(fixed) / sizeof(fixed[0]); i++) {
+        if (strcmp(path, fixed[i].path) == 0) {
+            CHECK(t.route == fixed[i].route);
+            CHECK(st == (is_get || is_head ? RECS_ROUTE_OK : RECS_ROUTE_BAD_METHOD));
+            return;
+        }
     }
     if (starts_with(path, "/demo/") &&
         (strcmp(path, "/demo/") == 0 || strcmp(path, "/demo/index.html") == 0 ||
@@ -322,38 +726,41 @@ static void check_route(const char *method, const char *path, const char *const 
         CHECK(st == (is_get || is_head ? RECS_ROUTE_OK : RECS_ROUTE_BAD_METHOD));
         return;
     }
-    if (!recs_shape) {
+    if (strcmp(path, "/recommendations") == 0) {
+        CHECK(t.route == RECS_ROUTE_CART);
+        if (!is_get && !is_head) {
+            CHECK(st == RECS_ROUTE_BAD_METHOD);
+            return;
+        }
+        want = ref_query(args, nargs, NULL, 0, &ref);
+    } else if (recs_shape) {
+        /* /products/{slug}/recommendations */
+        const char *slug = path + prelen;
+        size_t slug_len = plen - prelen - suflen;
+        CHECK(t.route == RECS_ROUTE_RECOMMENDATIONS);
+        if (!is_get && !is_head) {
+            CHECK(st == RECS_ROUTE_BAD_METHOD);
+            return;
+        }
+        if (!ref_slug_valid(slug, slug_len)) {
+            CHECK(st == RECS_ROUTE_BAD_SLUG);
+            return;
+        }
+        want = ref_query(args, nargs, slug, slug_len, &ref);
+    } else {
         CHECK(st == RECS_ROUTE_NOT_FOUND && t.route == RECS_ROUTE_OTHER);
         return;
     }
 
-    /* /products/{slug}/recommendations */
-    const char *slug = path + prelen;
-    size_t slug_len = plen - prelen - suflen;
-    CHECK(t.route == RECS_ROUTE_RECOMMENDATIONS);
-    if (!is_get && !is_head) {
-        CHECK(st == RECS_ROUTE_BAD_METHOD);
+    CHECK(st == want);
+    /* The order of distinct arguments and unknown ones change nothing. */
+    CHECK(route_args(method, path, args, nargs, true, true, &other) == st);
+    if (st != RECS_ROUTE_OK)
         return;
-    }
-    if (!ref_slug_valid(slug, slug_len)) {
-        CHECK(st == RECS_ROUTE_BAD_SLUG);
-        return;
-    }
-    /* A slug accepted by the router is valid, <= 128 bytes, and the path's. */
-    CHECK(st != RECS_ROUTE_BAD_SLUG);
-    CHECK(strlen(t.slug) == slug_len && slug_len <= RECS_SLUG_MAX);
-    CHECK(memcmp(t.slug, slug, slug_len) == 0);
-    CHECK(recs_route_slug_valid(t.slug, strlen(t.slug)));
-
-    unsigned want = RECS_LIMIT_DEFAULT;
-    bool limit_ok =
-        nlimits == 0 || (nlimits == 1 && limits[0] != NULL && ref_limit(limits[0], &want));
-    if (!limit_ok) {
-        CHECK(st == RECS_ROUTE_BAD_LIMIT);
-        return;
-    }
-    CHECK(st == RECS_ROUTE_OK);
-    CHECK(t.limit == want && t.limit >= 1 && t.limit <= RECS_LIMIT_MAX);
+    check_same_query(&t.query, &ref);
+    check_query_bounds(&t.query);
+    check_same_query(&other.query, &t.query);
+    check_key(&t);
 }
 
 static void check_etag(const char *a, const char *b, const char *etag)
@@ -536,20 +943,14 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         pos = end + 1;
     }
 
-    /* Decoding, then routing the decoded path with 0..3 limit values. */
+    /* Decoding, then routing the decoded path with the query's arguments. */
     char *path;
+    size_t nargs;
     check_unescape(field[F_PATH], &path);
-    const char *limits[3] = {field[F_LIMIT1], field[F_LIMIT2], field[F_LIMIT3]};
-    char *dec_limits[3];
-    for (int i = 0; i < 3; i++) {
-        check_unescape(limits[i], &dec_limits[i]);
-        limits[i] = dec_limits[i];
-        check_slug_and_limit(limits[i]);
-    }
-    if (flags & 4)
-        limits[0] = NULL; /* "?limit" without "=" */
-    check_route(field[F_METHOD], path, limits, flags & 3);
-    check_slug_and_limit(path);
+    check_slug(path);
+    struct ref_arg *args = split_query(field[F_QUERY], flags & 4, &nargs);
+    check_route(field[F_METHOD], path, args, nargs);
+    free_args(args, nargs);
 
     check_etag(field[F_INM], field[F_INM2], field[F_ETAG]);
     CHECK(recs_route_request_id_valid(field[F_REQID]) == ref_request_id_valid(field[F_REQID]));
@@ -565,8 +966,6 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
                      num);
 
     free(path);
-    for (int i = 0; i < 3; i++)
-        free(dec_limits[i]);
     for (int f = 0; f < NFIELDS; f++)
         free(copy[f]);
     return 0;

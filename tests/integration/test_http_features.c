@@ -2,8 +2,9 @@
  * test_http_features.c - what storefronts and CDNs rely on: ETag and 304,
  * Cache-Control, X-Request-Id (kept or made, and logged), W3C trace context
  * (a valid traceparent continued, an invalid one ignored, both logged), CORS
- * for allowed origins only, and the demo page when (and only when) it is
- * configured.
+ * for allowed origins only, the demo page when (and only when) it is
+ * configured, the OpenAPI description, and query parameters that are checked
+ * over real HTTP as the unit tests check them in the router.
  */
 #include <setjmp.h>
 #include <signal.h>
@@ -316,6 +317,139 @@ static void test_missing_demo_dir_fails_at_start(void **state)
     assert_true(server_log_contains(&s, "demo"));
 }
 
+/* GET /openapi.yaml is docs/openapi.yaml, byte for byte. */
+static void test_openapi_document(void **state)
+{
+    struct http_response r, head;
+    char type[128], cc[64], len_get[32], len_head[32], allow[64];
+    FILE *f = fopen("docs/openapi.yaml", "rb");
+    static char file[1 << 20];
+    size_t n;
+
+    (void)state;
+    assert_non_null(f);
+    n = fread(file, 1, sizeof(file), f);
+    assert_true(feof(f));
+    fclose(f);
+    assert_int_equal(get_with("/openapi.yaml", "", &r), 200);
+    assert_non_null(http_header(&r, "Content-Type", type, sizeof(type)));
+    assert_string_equal(type, "application/yaml");
+    assert_non_null(http_header(&r, "Cache-Control", cc, sizeof(cc)));
+    assert_string_equal(cc, "no-store");
+    assert_int_equal(r.body_len, n);
+    assert_memory_equal(r.body, file, n);
+    assert_int_equal(http_request(server.port, "HEAD", "/openapi.yaml", &head), 0);
+    assert_int_equal(head.status, 200);
+    assert_int_equal(head.body_len, 0);
+    assert_non_null(http_header(&r, "Content-Length", len_get, sizeof(len_get)));
+    assert_non_null(http_header(&head, "Content-Length", len_head, sizeof(len_head)));
+    assert_string_equal(len_get, len_head);
+    http_response_free(&head);
+    http_response_free(&r);
+    assert_int_equal(http_request(server.port, "POST", "/openapi.yaml", &r), 0);
+    assert_int_equal(r.status, 405);
+    assert_non_null(http_header(&r, "Allow", allow, sizeof(allow)));
+    assert_string_equal(allow, "GET, HEAD");
+    http_response_free(&r);
+}
+
+/* Invalid parameters on both recommendation endpoints: 400, and the message
+ * names the parameter. */
+static void test_query_errors_name_the_parameter(void **state)
+{
+#define ONE "/products/linen-summer-shirt/recommendations?"
+    static const struct {
+        const char *target, *message;
+    } cases[] = {
+        {ONE "offset=10001", "invalid offset: "},
+        {ONE "offset=1&offset=1", "invalid offset: "},
+        {ONE "offset=%2B1", "invalid offset: "},
+        {ONE "category=a,,b", "invalid category: "},
+        {ONE "category=a%2C", "invalid category: "},
+        {ONE "category=a%20b", "invalid category: "},
+        {ONE "exclude=", "invalid exclude: "},
+        {ONE "exclude", "invalid exclude: "},
+        {ONE "min_price=-1", "invalid min_price: "},
+        {ONE "max_price=99999999999999999999", "invalid max_price: "},
+        {ONE "min_price=2&max_price=1", "invalid min_price: greater than max_price"},
+        {ONE "min_score=0.", "invalid min_score: "},
+        {ONE "min_score=1.5", "invalid min_score: "},
+        {ONE "min_score=1e-1", "invalid min_score: "},
+        {ONE "max_per_category=0", "invalid max_per_category: "},
+        {ONE "limit=%00", "invalid limit: "},
+        {"/recommendations", "missing products: "},
+        {"/recommendations?limit=3", "missing products: "},
+        {"/recommendations?products=", "invalid products: "},
+        {"/recommendations?products=a,,b", "invalid products: "},
+        {"/recommendations?products=a&products=b", "invalid products: "},
+        {"/recommendations?products=a,b,c,d,e,f,g,h,i,j,k,l,m,n,o,p,q,r,s,t,u",
+         "invalid products: "},
+        {"/recommendations?products=a&min_score=.5", "invalid min_score: "},
+    };
+    struct http_response r;
+    char cc[64], allow[64];
+    double before = 0, after = 0;
+
+    (void)state;
+    /* a series appears once it counts something */
+    http_metric(server.port, "recs_http_requests_total{route=\"cart\",code=\"400\"}", &before);
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        json_t *body;
+        const char *error;
+
+        if (get_with(cases[i].target, "", &r) != 400)
+            fail_msg("%s answered %d, expected 400", cases[i].target, r.status);
+        body = http_json(&r);
+        error = json_string_value(json_object_get(body, "error"));
+        if (error == NULL || strncmp(error, cases[i].message, strlen(cases[i].message)) != 0)
+            fail_msg("%s: error '%s', expected '%s...'", cases[i].target, error ? error : "(none)",
+                     cases[i].message);
+        assert_non_null(http_header(&r, "Cache-Control", cc, sizeof(cc)));
+        assert_string_equal(cc, "no-store");
+        json_decref(body);
+        http_response_free(&r);
+    }
+    /* the cart endpoint is routed: its own 405 and its own metrics label */
+    assert_int_equal(http_request(server.port, "POST", "/recommendations?products=a", &r), 0);
+    assert_int_equal(r.status, 405);
+    assert_non_null(http_header(&r, "Allow", allow, sizeof(allow)));
+    assert_string_equal(allow, "GET, HEAD");
+    http_response_free(&r);
+    assert_int_equal(
+        http_metric(server.port, "recs_http_requests_total{route=\"cart\",code=\"400\"}", &after),
+        0);
+    assert_true(after - before >= 7);
+#undef ONE
+}
+
+/* Parameters that cannot change the answer give the very same answer and
+ * entity tag as the plain request; one that does is never answered as if it
+ * were not there. */
+static void test_normalized_parameters(void **state)
+{
+    struct http_response plain, same;
+    char tag_plain[128], tag_same[128];
+
+    (void)state;
+    assert_int_equal(get_with(TARGET, "", &plain), 200);
+    assert_int_equal(get_with("/products/linen-summer-shirt/recommendations?x=1&min_price=0&"
+                              "max_price=2147483647&exclude=linen-summer-shirt&min_score=0.000&"
+                              "offset=000&max_per_category=3&limit=003",
+                              "", &same),
+                     200);
+    assert_int_equal(plain.body_len, same.body_len);
+    assert_memory_equal(plain.body, same.body, plain.body_len);
+    assert_non_null(http_header(&plain, "ETag", tag_plain, sizeof(tag_plain)));
+    assert_non_null(http_header(&same, "ETag", tag_same, sizeof(tag_same)));
+    assert_string_equal(tag_plain, tag_same);
+    http_response_free(&same);
+    get_with(TARGET "&offset=1", "", &same);
+    assert_false(same.status == 200 && same.body_len == plain.body_len &&
+                 memcmp(same.body, plain.body, plain.body_len) == 0);
+    http_response_free(&same);
+    http_response_free(&plain);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -325,6 +459,9 @@ int main(void)
         cmocka_unit_test(test_cors),
         cmocka_unit_test(test_demo_page),
         cmocka_unit_test(test_missing_demo_dir_fails_at_start),
+        cmocka_unit_test(test_openapi_document),
+        cmocka_unit_test(test_query_errors_name_the_parameter),
+        cmocka_unit_test(test_normalized_parameters),
     };
     select_tests_from_env();
     return cmocka_run_group_tests_name("http features", tests, setup_suite, teardown_suite);

@@ -1,5 +1,5 @@
 /*
- * test_minhash.c - the scoring module against SCORING.md's test vectors
+ * test_minhash.c - the scoring module against docs/SCORING.md's test vectors
  * (tests/fixtures/vectors.json) on every kernel path this CPU runs, against a
  * naive reference on random inputs, and its edge cases.
  *
@@ -293,7 +293,7 @@ static int by_rank(const void *a, const void *b)
     return (x->id > y->id) - (x->id < y->id);
 }
 
-/* Each listed candidate's matches and score, and the whole ranking (SCORING.md 6). */
+/* Each listed candidate's matches and score, and the whole ranking (docs/SCORING.md 6). */
 static void test_ranking_vectors(void **state)
 {
     const recs_kernel kernel = kernel_or_skip(state);
