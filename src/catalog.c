@@ -148,10 +148,32 @@ static void copy_row(struct recs_product *p, const struct recs_row *r, char **cu
     p->category = r->category != NULL ? copy_string(cursor, r->category, strlen(r->category)) : NULL;
 }
 
+/* One copy of each category slug: the products of a category share it, so
+ * the strings take less memory and a filter can recognise a category by
+ * its address (score.c). An open-addressing table of the copies made. */
+struct category_set {
+    const char **slots;
+    size_t mask;
+};
+
+static const char *shared_category(struct category_set *set, const char *category, char **cursor)
+{
+    size_t s = recs_fnv1a64(category, strlen(category)) & set->mask;
+
+    while (set->slots[s] != NULL) {
+        if (strcmp(set->slots[s], category) == 0)
+            return set->slots[s];
+        s = (s + 1) & set->mask;
+    }
+    set->slots[s] = copy_string(cursor, category, strlen(category));
+    return set->slots[s];
+}
+
 /* Copies the rows into products and one string block. */
 static int load_rows(struct catalog_base *b, const struct recs_rows *rows)
 {
-    size_t total = 0;
+    struct category_set categories = {0};
+    size_t total = 0, cap = 16;
     char *cursor;
 
     for (size_t i = 0; i < rows->count; i++) {
@@ -161,15 +183,30 @@ static int load_rows(struct catalog_base *b, const struct recs_rows *rows)
             return -1; /* ids must ascend: rank ties and lookups rely on it */
         total += row_bytes(r);
     }
+    while (cap < rows->count * 2)
+        cap *= 2;
+    categories.slots = calloc(cap, sizeof(*categories.slots));
+    categories.mask = cap - 1;
     b->products = calloc(b->count ? b->count : 1, sizeof(*b->products));
     b->row_hashes = malloc((b->count ? b->count : 1) * sizeof(*b->row_hashes));
     b->strings = malloc(total ? total : 1);
-    if (b->products == NULL || b->row_hashes == NULL || b->strings == NULL)
+    if (categories.slots == NULL || b->products == NULL || b->row_hashes == NULL ||
+        b->strings == NULL) {
+        free(categories.slots);
         return -1;
-    b->bytes += b->count * (sizeof(*b->products) + sizeof(*b->row_hashes)) + total;
+    }
     cursor = b->strings;
-    for (size_t i = 0; i < b->count; i++)
-        copy_row(&b->products[i], &rows->rows[i], &cursor);
+    for (size_t i = 0; i < b->count; i++) {
+        const struct recs_row *r = &rows->rows[i];
+        struct recs_row own = *r;
+        own.category = NULL;
+        copy_row(&b->products[i], &own, &cursor);
+        if (r->category != NULL)
+            b->products[i].category = shared_category(&categories, r->category, &cursor);
+    }
+    free(categories.slots);
+    b->bytes += b->count * (sizeof(*b->products) + sizeof(*b->row_hashes)) +
+                (size_t)(cursor - b->strings);
     return 0;
 }
 

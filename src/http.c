@@ -538,38 +538,14 @@ static int openapi_reply(struct recs_reply *reply)
     return 0;
 }
 
-/* Where a recommendation request meets the service: the whole query in,
- * one reply out. The service entry that takes the query itself,
- * recs_service_recommend(svc, const struct recs_query *, if_none_match,
- * reply), with entity tags from recs_query_format_key, replaces this body.
- * The service answers by slug and limit alone so far, so only the queries
- * that need nothing more are forwarded; the others get a 501 rather than an
- * answer that ignores part of what they asked for. */
-static int recommend(struct recs_http *http, struct MHD_Connection *c,
-                     const struct recs_query *query, struct recs_reply *reply)
-{
-    bool by_slug_and_limit = query->kind == RECS_QUERY_PRODUCT && query->offset == 0 &&
-                             query->category_count == 0 && query->exclude_count == 0 &&
-                             !query->has_min_price && !query->has_max_price &&
-                             query->min_score == 0 && query->max_per_category == 0;
-
-    if (!by_slug_and_limit)
-        return recs_service_error(501,
-                                  "not implemented: carts and the storefront parameters (offset, "
-                                  "category, exclude, min_price, max_price, min_score, "
-                                  "max_per_category)",
-                                  reply);
-    return recs_service_recommend(http->opts.service, query->targets[0], query->limit,
-                                  header(c, "If-None-Match"), reply);
-}
-
 static int dispatch(struct recs_http *http, struct MHD_Connection *c,
                     const struct recs_request_target *target, struct recs_reply *reply)
 {
     switch (target->route) {
     case RECS_ROUTE_RECOMMENDATIONS:
     case RECS_ROUTE_CART:
-        return recommend(http, c, &target->query, reply);
+        return recs_service_recommend(http->opts.service, &target->query,
+                                      header(c, "If-None-Match"), reply);
     case RECS_ROUTE_OPENAPI:
         return openapi_reply(reply);
     case RECS_ROUTE_DEMO:

@@ -89,13 +89,11 @@ static char *dump(json_t *root, size_t *len)
     return body;
 }
 
-char *recs_render_recommendations(const struct recs_catalog *catalog, size_t target,
-                                  const struct recs_ranked *ranked, size_t n, uint32_t k,
-                                  size_t *len)
+/* The ranked items, score = matches / divisor. */
+static json_t *ranked_items(const struct recs_catalog *catalog, const struct recs_ranked *ranked,
+                            size_t n, uint32_t divisor)
 {
-    const struct recs_product *t = recs_catalog_product(catalog, target);
     json_t *list = json_array();
-    json_t *root;
 
     for (size_t i = 0; list != NULL && i < n; i++) {
         const struct recs_product *p = recs_catalog_product(catalog, ranked[i].index);
@@ -103,17 +101,64 @@ char *recs_render_recommendations(const struct recs_catalog *catalog, size_t tar
             json_pack("{s:I, s:o, s:o, s:i, s:o, s:f, s:i}", "id", (json_int_t)p->id, "slug",
                       text_value(p->slug), "title", text_value(p->title), "price_cents",
                       (int)p->price_cents, "category", text_value(p->category), "score",
-                      (double)ranked[i].matches / (double)k, "matches", (int)ranked[i].matches);
+                      (double)ranked[i].matches / (double)divisor, "matches",
+                      (int)ranked[i].matches);
         if (item == NULL || json_array_append_new(list, item) != 0) {
             json_decref(list);
             return NULL;
         }
     }
+    return list;
+}
+
+static json_t *product_ref(const struct recs_catalog *catalog, size_t i)
+{
+    const struct recs_product *p = recs_catalog_product(catalog, i);
+    return json_pack("{s:I, s:o, s:o}", "id", (json_int_t)p->id, "slug", text_value(p->slug),
+                     "title", text_value(p->title));
+}
+
+char *recs_render_recommendations(const struct recs_catalog *catalog, size_t target,
+                                  const struct recs_ranked *ranked, size_t n, uint32_t k,
+                                  size_t *len)
+{
+    json_t *list = ranked_items(catalog, ranked, n, k);
+
     if (list == NULL)
         return NULL;
-    root = json_pack("{s:{s:I, s:o, s:o}, s:o}", "product", "id", (json_int_t)t->id, "slug",
-                     text_value(t->slug), "title", text_value(t->title), "recommendations", list);
-    return dump(root, len);
+    return dump(json_pack("{s:o, s:o}", "product", product_ref(catalog, target), "recommendations",
+                          list),
+                len);
+}
+
+char *recs_render_cart(const struct recs_catalog *catalog, const size_t *targets, size_t ntargets,
+                       const char *const *missing, size_t nmissing,
+                       const struct recs_ranked *ranked, size_t n, uint32_t k, size_t *len)
+{
+    json_t *products = json_array(), *absent = json_array(), *list;
+
+    for (size_t i = 0; products != NULL && i < ntargets; i++) {
+        if (json_array_append_new(products, product_ref(catalog, targets[i])) != 0) {
+            json_decref(products);
+            products = NULL;
+        }
+    }
+    for (size_t i = 0; absent != NULL && i < nmissing; i++) {
+        if (json_array_append_new(absent, text_value(missing[i])) != 0) {
+            json_decref(absent);
+            absent = NULL;
+        }
+    }
+    list = ranked_items(catalog, ranked, n, k * (uint32_t)ntargets);
+    if (products == NULL || absent == NULL || list == NULL) {
+        json_decref(products);
+        json_decref(absent);
+        json_decref(list);
+        return NULL;
+    }
+    return dump(json_pack("{s:o, s:o, s:o}", "products", products, "missing", absent,
+                          "recommendations", list),
+                len);
 }
 
 char *recs_render_error(const char *message, size_t *len)

@@ -17,6 +17,14 @@ char *recs_render_recommendations(const struct recs_catalog *catalog, size_t tar
                                   const struct recs_ranked *ranked, size_t n, uint32_t k,
                                   size_t *len);
 
+/* {"products": [...], "missing": [...], "recommendations": [...]} for a
+ * cart: the targets found, the slugs not found, and ranked[0..n) whose
+ * matches are sums over the ntargets targets (score = matches / (k *
+ * ntargets)). */
+char *recs_render_cart(const struct recs_catalog *catalog, const size_t *targets, size_t ntargets,
+                       const char *const *missing, size_t nmissing,
+                       const struct recs_ranked *ranked, size_t n, uint32_t k, size_t *len);
+
 /* {"error": message} */
 char *recs_render_error(const char *message, size_t *len);
 

@@ -116,8 +116,8 @@ static void count_range(void *ctx, unsigned worker, size_t begin, size_t end)
     }
 }
 
-/* Counts the base rows through the index over the positions listed in
- * order[0..npos) into matches[0 .. base count). */
+/* Adds the counts of the base rows through the index, over the positions
+ * listed in order[0..npos), to matches[0 .. base count). */
 static int count_postings(const struct recs_catalog *c, size_t target, const uint32_t *order,
                           uint32_t npos, unsigned threads, uint32_t *matches)
 {
@@ -125,7 +125,6 @@ static int count_postings(const struct recs_catalog *c, size_t target, const uin
     struct count_job job = {.c = c, .target = target, .order = order};
 
     threads = threads ? threads : 1;
-    memset(matches, 0, b->count * sizeof(*matches));
     job.counts = calloc(threads, sizeof(*job.counts));
     if (job.counts == NULL)
         return -1;
@@ -171,25 +170,39 @@ static int by_descending(const void *a, const void *b)
     return (x < y) - (x > y);
 }
 
-/* One target against the candidates. */
-struct target_job {
+/* The targets against the candidates. */
+struct targets_job {
     const struct recs_catalog *c;
     const struct recs_minhash *mh;
-    size_t target;
+    const size_t *targets; /* those with a signature: the others match nothing */
+    size_t ntargets;
     const uint64_t *eligible;
     size_t want;
     unsigned threads;
-    uint32_t *matches; /* count(c) slots */
+    uint32_t *matches; /* count(c) slots: the sums over the targets */
+    /* per target: its positions, as read then ordered by length */
+    struct position *positions;
+    uint32_t *order;
 };
 
-/* theta: the want-th best exact score among a sample of likely winners:
- * the eligible extras and the eligible products of the target's rarest
- * lists. 0 when the sample holds fewer than want products. */
-static int sample_threshold(const struct target_job *job, const struct position *positions,
-                            uint32_t *theta)
+/* The exact sum of candidate i's matches over the targets. */
+static uint32_t exact_sum(const struct targets_job *t, size_t i)
 {
-    const struct recs_catalog *c = job->c;
-    size_t n = recs_catalog_count(c), cap = job->want * 4 + 64, taken = 0;
+    uint32_t sum = 0;
+    for (size_t j = 0; j < t->ntargets; j++)
+        sum += recs_catalog_matches(t->c, t->mh, t->targets[j], i);
+    return sum;
+}
+
+/* theta: the want-th best exact sum among a sample of likely winners: the
+ * eligible extras and the eligible products of the targets' rarest lists,
+ * taken rank by rank from every target. 0 when the sample holds fewer than
+ * want products. */
+static int sample_threshold(const struct targets_job *t, uint32_t *theta)
+{
+    const struct recs_catalog *c = t->c;
+    const struct catalog_base *b = c->base;
+    size_t n = recs_catalog_count(c), cap = t->want * 4 + 64, taken = 0;
     uint32_t *sample = malloc(cap * sizeof(*sample));
     uint64_t *seen = calloc((n + 63) / 64, sizeof(*seen));
     int rc = -1;
@@ -197,59 +210,60 @@ static int sample_threshold(const struct target_job *job, const struct position 
     *theta = 0;
     if (sample == NULL || seen == NULL)
         goto out;
-    for (size_t i = c->base->count; i < n && taken < cap; i++) {
-        if (bit_set(job->eligible, i))
+    for (size_t i = b->count; i < n && taken < cap; i++) {
+        if (bit_set(t->eligible, i))
             sample[taken++] = (uint32_t)i;
     }
-    for (uint32_t i = 0; i < c->base->k && taken < cap; i++) {
-        uint32_t from, to;
-        list_of(c, job->target, positions[i].k, &from, &to);
-        for (uint32_t o = from; o < to && taken < cap; o++) {
-            const struct catalog_base *b = c->base;
-            uint32_t p = b->index_bytes == 2 ? ((const uint16_t *)b->postings[positions[i].k])[o]
-                                             : ((const uint32_t *)b->postings[positions[i].k])[o];
-            if (!bit_set(job->eligible, p) || bit_set(seen, p))
-                continue;
-            seen[p / 64] |= (uint64_t)1 << (p % 64);
-            sample[taken++] = p;
+    for (uint32_t r = 0; r < b->k && taken < cap; r++) {
+        for (size_t j = 0; j < t->ntargets && taken < cap; j++) {
+            uint32_t k = t->positions[(j * 2 + 1) * b->k + r].k, from, to;
+            list_of(c, t->targets[j], k, &from, &to);
+            for (uint32_t o = from; o < to && taken < cap; o++) {
+                uint32_t p = b->index_bytes == 2 ? ((const uint16_t *)b->postings[k])[o]
+                                                 : ((const uint32_t *)b->postings[k])[o];
+                if (!bit_set(t->eligible, p) || bit_set(seen, p))
+                    continue;
+                seen[p / 64] |= (uint64_t)1 << (p % 64);
+                sample[taken++] = p;
+            }
         }
     }
     rc = 0;
-    if (taken < job->want || job->want == 0)
+    if (taken < t->want || t->want == 0)
         goto out;
     for (size_t j = 0; j < taken; j++)
-        sample[j] = recs_catalog_matches(c, job->mh, job->target, sample[j]);
+        sample[j] = exact_sum(t, sample[j]);
     qsort(sample, taken, sizeof(*sample), by_descending);
-    *theta = sample[job->want - 1];
+    *theta = sample[t->want - 1];
 out:
     free(sample);
     free(seen);
     return rc;
 }
 
-/* Exact matches for the eligible products whose matches[] is at least need
+/* Exact sums for the eligible products whose matches[] is at least need
  * (every eligible one when need is 0); the others get 0. Products of the
- * delta always get an exact score: the index does not count them. */
+ * delta always get an exact sum: the index does not count them. */
 struct exact_job {
-    const struct target_job *t;
+    const struct targets_job *t;
     uint32_t need;
 };
 
 static void exact_range(void *ctx, unsigned worker, size_t begin, size_t end)
 {
     const struct exact_job *job = ctx;
-    const struct target_job *t = job->t;
+    const struct targets_job *t = job->t;
     size_t nbase = t->c->base->count;
 
     (void)worker;
     for (size_t i = begin; i < end; i++) {
         bool candidate = bit_set(t->eligible, i) &&
                          (job->need == 0 || i >= nbase || t->matches[i] >= job->need);
-        t->matches[i] = candidate ? recs_catalog_matches(t->c, t->mh, t->target, i) : 0;
+        t->matches[i] = candidate ? exact_sum(t, i) : 0;
     }
 }
 
-static void exact_scores(const struct target_job *t, uint32_t need, size_t begin)
+static void exact_scores(const struct targets_job *t, uint32_t need, size_t begin)
 {
     struct exact_job job = {t, need};
     size_t n = recs_catalog_count(t->c);
@@ -263,7 +277,7 @@ static void exact_scores(const struct target_job *t, uint32_t need, size_t begin
 
 /* Keeps the counts of eligible base rows (exact when nothing was skipped)
  * and scores the delta. */
-static void keep_counted(const struct target_job *t)
+static void keep_counted(const struct targets_job *t)
 {
     size_t nbase = t->c->base->count;
 
@@ -274,73 +288,118 @@ static void keep_counted(const struct target_job *t)
     exact_scores(t, 0, nbase);
 }
 
+/* Counts every target over its positions but the skip[j] longest. */
+static int count_targets(const struct targets_job *t, const uint32_t *skip, size_t hits)
+{
+    const struct catalog_base *b = t->c->base;
+
+    memset(t->matches, 0, recs_catalog_count(t->c) * sizeof(*t->matches));
+    for (size_t j = 0; j < t->ntargets; j++) {
+        if (count_postings(t->c, t->targets[j], t->order + j * b->k, b->k - (skip ? skip[j] : 0),
+                           hits >= PARALLEL_MIN_HITS ? t->threads : 1, t->matches) != 0)
+            return -1;
+    }
+    return 0;
+}
+
 /* matches[i] exact for every candidate that can be among the best want,
- * and for any other one a value below all of those (it may be 0). */
-static int score_target(const struct target_job *t)
+ * and for any other one a value below all of those (it may be 0).
+ *
+ * Several targets prune together: leaving out skip[j] lists of target j
+ * costs any product at most the sum of the skips, so theta less that sum
+ * bounds the counts of every product that can reach theta. */
+static int score_with_index(struct targets_job *t)
 {
     const struct recs_catalog *c = t->c;
     const struct catalog_base *b = c->base;
-    size_t n = recs_catalog_count(c), hits = 0;
-    struct position *positions = NULL;
-    uint32_t *order = NULL, theta, skip;
-    int rc = -1;
+    size_t hits = 0;
+    uint32_t theta, budget, skip[RECS_SCORE_TARGETS_MAX] = {0}, skipped = 0;
 
-    if (!recs_catalog_product(c, t->target)->has_signature) {
-        memset(t->matches, 0, n * sizeof(*t->matches));
-        return 0;
-    }
-    if (b->offsets == NULL) { /* ids in the caches: scanning beats any counting */
-        exact_scores(t, 0, 0);
-        return 0;
-    }
-    positions = malloc((size_t)b->k * 2 * sizeof(*positions)); /* as read, then ordered */
-    order = malloc(b->k * sizeof(*order));
-    if (positions == NULL || order == NULL)
-        goto out;
-    for (uint32_t k = 0; k < b->k; k++) {
-        uint32_t from, to;
-        list_of(c, t->target, k, &from, &to);
-        positions[k].k = k;
-        positions[k].len = to - from;
-        hits += to - from;
+    for (size_t j = 0; j < t->ntargets; j++) {
+        struct position *read = t->positions + j * 2 * b->k;
+        for (uint32_t k = 0; k < b->k; k++) {
+            uint32_t from, to;
+            list_of(c, t->targets[j], k, &from, &to);
+            read[k].k = k;
+            read[k].len = to - from;
+            hits += to - from;
+        }
     }
     /* An increment costs about as much as scanning INDEX_VS_SCAN ids from
      * memory. */
-    if (hits * INDEX_VS_SCAN >= b->count * b->k) {
+    if (hits * INDEX_VS_SCAN >= b->count * b->k * t->ntargets) {
         exact_scores(t, 0, 0);
-        rc = 0;
-        goto out;
+        return 0;
     }
-    if (hits < PRUNE_MIN_HITS) {
-        /* so little to count that ordering and sampling would cost more */
+    for (size_t j = 0; j < t->ntargets; j++) {
+        const struct position *ordered = t->positions + (j * 2 + 1) * b->k;
+        order_by_length(t->positions + j * 2 * b->k, b->k, t->positions + (j * 2 + 1) * b->k);
         for (uint32_t k = 0; k < b->k; k++)
-            order[k] = k;
-        rc = count_postings(c, t->target, order, b->k, 1, t->matches);
-        if (rc == 0)
-            keep_counted(t);
-        goto out;
+            /* the counting sort writes each of the K slots once; the analyzer
+             * cannot follow it: NOLINTNEXTLINE(clang-analyzer-core.uninitialized.Assign) */
+            t->order[j * b->k + k] = ordered[k].k;
     }
-    order_by_length(positions, b->k, positions + b->k);
-    for (uint32_t k = 0; k < b->k; k++)
-        /* the counting sort writes each of the K slots once; the analyzer
-         * cannot follow it: NOLINTNEXTLINE(clang-analyzer-core.uninitialized.Assign) */
-        order[k] = positions[b->k + k].k;
-    if (sample_threshold(t, positions + b->k, &theta) != 0)
-        goto out;
+    /* so little to count that sampling would cost more than it saves */
+    if (hits < PRUNE_MIN_HITS || t->want >= recs_catalog_count(c)) {
+        if (count_targets(t, NULL, hits) != 0)
+            return -1;
+        keep_counted(t);
+        return 0;
+    }
+    if (sample_threshold(t, &theta) != 0)
+        return -1;
     /* Half of theta balances the increments saved against the products
-     * checked. */
-    skip = theta > 1 ? (theta - 1) / 2 : 0;
-    if (count_postings(c, t->target, order, b->k - skip, hits >= PARALLEL_MIN_HITS ? t->threads : 1,
-                       t->matches) != 0)
-        goto out;
-    if (skip > 0)
-        exact_scores(t, theta - skip, 0);
+     * checked, shared out evenly over the targets. */
+    budget = theta > 1 ? (theta - 1) / 2 : 0;
+    for (size_t j = 0; j < t->ntargets; j++) {
+        skip[j] = (uint32_t)(budget / t->ntargets);
+        skip[j] = skip[j] > b->k ? b->k : skip[j];
+        skipped += skip[j];
+    }
+    if (count_targets(t, skip, hits) != 0)
+        return -1;
+    if (skipped > 0)
+        exact_scores(t, theta - skipped, 0);
     else
         keep_counted(t);
-    rc = 0;
-out:
-    free(positions);
-    free(order);
+    return 0;
+}
+
+/* Sums of the targets' matches over the eligible candidates. */
+static int score_signed(const struct recs_catalog *c, const struct recs_minhash *mh,
+                        const struct recs_score_query *q, const uint64_t *eligible,
+                        unsigned threads, uint32_t *matches)
+{
+    size_t with_tokens[RECS_SCORE_TARGETS_MAX], n = 0;
+    uint32_t k = c->base->k;
+    struct targets_job t = {.c = c,
+                            .mh = mh,
+                            .targets = with_tokens,
+                            .eligible = eligible,
+                            .want = q->want,
+                            .threads = threads,
+                            .matches = matches};
+    int rc = -1;
+
+    for (size_t j = 0; j < q->ntargets; j++) {
+        if (recs_catalog_product(c, q->targets[j])->has_signature)
+            with_tokens[n++] = q->targets[j];
+    }
+    t.ntargets = n;
+    if (n == 0) {
+        memset(matches, 0, recs_catalog_count(c) * sizeof(*matches));
+        return 0;
+    }
+    if (c->base->offsets == NULL) { /* ids in the caches: scanning beats any counting */
+        exact_scores(&t, 0, 0);
+        return 0;
+    }
+    t.positions = malloc(n * 2 * k * sizeof(*t.positions)); /* as read, then ordered */
+    t.order = malloc(n * k * sizeof(*t.order));
+    if (t.positions != NULL && t.order != NULL)
+        rc = score_with_index(&t);
+    free(t.positions);
+    free(t.order);
     return rc;
 }
 
@@ -510,37 +569,6 @@ static uint64_t *default_candidates(const struct recs_catalog *c, const struct r
     return bits;
 }
 
-/* Sums the targets' matches: each term exact where it can matter. With
- * more than one target no term is pruned, since a candidate's sum can
- * reach the top through any of them. */
-static int score_targets(const struct recs_catalog *c, const struct recs_minhash *mh,
-                         const struct recs_score_query *q, const uint64_t *eligible,
-                         unsigned threads, uint32_t *matches)
-{
-    size_t n = recs_catalog_count(c);
-    uint32_t *term = q->ntargets > 1 ? malloc((n ? n : 1) * sizeof(*term)) : matches;
-    int rc = 0;
-
-    if (term == NULL)
-        return -1;
-    memset(matches, 0, n * sizeof(*matches));
-    for (size_t t = 0; t < q->ntargets && rc == 0; t++) {
-        struct target_job job = {.c = c,
-                                 .mh = mh,
-                                 .target = q->targets[t],
-                                 .eligible = eligible,
-                                 .want = q->ntargets > 1 ? n : q->want,
-                                 .threads = threads,
-                                 .matches = term};
-        rc = score_target(&job);
-        for (size_t i = 0; rc == 0 && term != matches && i < n; i++)
-            matches[i] += term[i];
-    }
-    if (term != matches)
-        free(term);
-    return rc;
-}
-
 int recs_score_rank(const struct recs_catalog *catalog, const struct recs_minhash *mh,
                     const struct recs_score_query *query, unsigned threads,
                     struct recs_ranked *out, size_t *count)
@@ -556,12 +584,165 @@ int recs_score_rank(const struct recs_catalog *catalog, const struct recs_minhas
         query->ntargets > RECS_SCORE_TARGETS_MAX)
         goto out;
     rc = recs_catalog_has_signatures(catalog)
-             ? score_targets(catalog, mh, query, eligible, threads, matches)
+             ? score_signed(catalog, mh, query, eligible, threads, matches)
              : sign_and_compare(catalog, mh, query, eligible, threads, matches);
     if (rc == 0)
         *count = select_best(catalog, eligible, matches, query->want, out);
 out:
     free(own);
     free(matches);
+    return rc;
+}
+
+/* Whether category (NULL: none) is one of the query's. Base products of a
+ * category share one string, so a small cache by address answers almost
+ * every product without comparing strings. */
+struct category_memo {
+    const char *category;
+    bool allowed;
+};
+
+static int by_slug(const void *key, const void *item)
+{
+    return strcmp(key, item);
+}
+
+static bool category_allowed(const struct recs_query *q, const char *category,
+                             struct category_memo *memo, size_t memo_len)
+{
+    size_t slot;
+    bool allowed;
+
+    if (category == NULL)
+        return false; /* a product without a category never passes the filter */
+    slot = ((uintptr_t)category >> 4) % memo_len;
+    if (memo[slot].category == category)
+        return memo[slot].allowed;
+    allowed = bsearch(category, q->categories, q->category_count, sizeof(q->categories[0]),
+                      by_slug) != NULL;
+    memo[slot] = (struct category_memo){category, allowed};
+    return allowed;
+}
+
+#define CATEGORY_MEMO 64
+
+/* The candidate rule of a query: live products that pass its filters,
+ * neither a target nor excluded. *count is how many there are. */
+static uint64_t *query_candidates(const struct recs_catalog *c, const struct recs_query *q,
+                                  const size_t *targets, size_t ntargets, size_t *count)
+{
+    size_t n = recs_catalog_count(c);
+    uint64_t *bits = calloc((n + 63) / 64 + 1, sizeof(*bits));
+    struct category_memo memo[CATEGORY_MEMO] = {{0}};
+
+    if (bits == NULL)
+        return NULL;
+    for (size_t i = 0; i < n; i++) {
+        const struct recs_product *p = recs_catalog_product(c, i);
+        if (!recs_catalog_live(c, i) || p->price_cents < q->min_price ||
+            p->price_cents > q->max_price ||
+            (q->category_count > 0 && !category_allowed(q, p->category, memo, CATEGORY_MEMO)))
+            continue;
+        bits[i / 64] |= (uint64_t)1 << (i % 64);
+    }
+    for (size_t t = 0; t < ntargets; t++)
+        bits[targets[t] / 64] &= ~((uint64_t)1 << (targets[t] % 64));
+    for (size_t e = 0; e < q->exclude_count; e++) {
+        long i = recs_catalog_find(c, q->excludes[e]);
+        if (i >= 0)
+            bits[(size_t)i / 64] &= ~((uint64_t)1 << ((size_t)i % 64));
+    }
+    *count = 0;
+    for (size_t w = 0; w < (n + 63) / 64; w++)
+        *count += (size_t)__builtin_popcountll(bits[w]);
+    return bits;
+}
+
+/* Results kept per category for max_per_category: an open-addressing table
+ * keyed by the category's text (products without one share the NULL key). */
+struct category_count {
+    const char *category;
+    unsigned count;
+    bool used;
+};
+
+static unsigned *count_of(struct category_count *table, size_t mask, const char *category)
+{
+    size_t s = (category ? recs_fnv1a64(category, strlen(category)) : 0) & mask;
+
+    while (table[s].used && !(table[s].category == category ||
+                              (table[s].category && category &&
+                               strcmp(table[s].category, category) == 0)))
+        s = (s + 1) & mask;
+    table[s].used = true;
+    table[s].category = category;
+    return &table[s].count;
+}
+
+/* ranked[0..got) filtered by max_per_category into ranked itself; returns
+ * how many are kept (at most want). */
+static size_t diversify(const struct recs_catalog *c, unsigned per_category,
+                        struct recs_ranked *ranked, size_t got, size_t want)
+{
+    size_t cap = 16, kept = 0;
+    struct category_count *table;
+
+    while (cap < want * 2)
+        cap *= 2;
+    table = calloc(cap, sizeof(*table));
+    if (table == NULL)
+        return SIZE_MAX;
+    for (size_t i = 0; i < got && kept < want; i++) {
+        unsigned *n = count_of(table, cap - 1, recs_catalog_product(c, ranked[i].index)->category);
+        if (*n >= per_category)
+            continue;
+        (*n)++;
+        ranked[kept++] = ranked[i];
+    }
+    free(table);
+    return kept;
+}
+
+int recs_score_page(const struct recs_catalog *catalog, const struct recs_minhash *mh,
+                    const struct recs_query *query, const size_t *targets, size_t ntargets,
+                    unsigned threads, struct recs_ranked *out, size_t *count)
+{
+    size_t want = (size_t)query->offset + query->limit, candidates = 0, got = 0, kept = 0;
+    size_t fetch = want;
+    uint64_t *eligible = query_candidates(catalog, query, targets, ntargets, &candidates);
+    /* min_score: matches * 10^6 >= m * K * S, in integers (docs/API.md) */
+    uint64_t floor = (uint64_t)query->min_score * recs_minhash_k(mh) * ntargets;
+    struct recs_ranked *ranked = NULL;
+    int rc = -1;
+
+    *count = 0;
+    if (eligible == NULL)
+        goto out;
+    for (;;) {
+        struct recs_score_query q = {targets, ntargets, eligible, fetch < candidates ? fetch : candidates};
+        free(ranked);
+        ranked = malloc((q.want ? q.want : 1) * sizeof(*ranked));
+        if (ranked == NULL || recs_score_rank(catalog, mh, &q, threads, ranked, &got) != 0)
+            goto out;
+        kept = got;
+        while (kept > 0 && (uint64_t)ranked[kept - 1].matches * RECS_SCORE_MILLIONTHS < floor)
+            kept--;
+        if (query->max_per_category == 0)
+            break;
+        bool cut = kept < got; /* min_score ended the ranking inside what was fetched */
+        kept = diversify(catalog, query->max_per_category, ranked, kept, want);
+        if (kept == SIZE_MAX)
+            goto out;
+        /* diversity skipped some: fetch deeper unless nothing more is left */
+        if (kept >= want || cut || got >= candidates)
+            break;
+        fetch *= 4;
+    }
+    for (size_t i = query->offset; i < kept && *count < query->limit; i++)
+        out[(*count)++] = ranked[i];
+    rc = 0;
+out:
+    free(ranked);
+    free(eligible);
     return rc;
 }

@@ -18,8 +18,9 @@
 
 #include "catalog.h"
 #include "minhash.h"
+#include "route.h"
 
-#define RECS_SCORE_TARGETS_MAX 20u
+#define RECS_SCORE_TARGETS_MAX RECS_PRODUCTS_MAX
 
 struct recs_ranked {
     size_t index;     /* into the snapshot */
@@ -43,5 +44,17 @@ struct recs_score_query {
 int recs_score_rank(const struct recs_catalog *catalog, const struct recs_minhash *mh,
                     const struct recs_score_query *query, unsigned threads,
                     struct recs_ranked *out, size_t *count);
+
+/* The page of the storefront ranking that query asks for, in the order of
+ * operations of docs/API.md: the candidates its filters and exclusions
+ * leave, scored against the targets (snapshot indexes of the products its
+ * target slugs name: live, distinct, 1 .. RECS_SCORE_TARGETS_MAX), min_score,
+ * the order, max_per_category, then offset and limit. The filters are part
+ * of the candidate rule, so the pruning stays exact under them. out has
+ * room for query->limit entries; *count is how many the page holds. Returns
+ * 0, or -1 when memory runs out. */
+int recs_score_page(const struct recs_catalog *catalog, const struct recs_minhash *mh,
+                    const struct recs_query *query, const size_t *targets, size_t ntargets,
+                    unsigned threads, struct recs_ranked *out, size_t *count);
 
 #endif

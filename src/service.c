@@ -313,60 +313,74 @@ static void not_modified(struct recs_reply *reply)
     reply->status = 304;
 }
 
-static int recommend(struct recs_service *svc, const char *slug, unsigned limit,
+/* The entity tag of query's answer on snap: the snapshot's version is a
+ * hash of its rows, and the query's key names everything else that can
+ * change the answer, so the tag is known before any scoring. */
+static void query_etag(const struct recs_catalog *snap, const struct recs_query *query, uint32_t k,
+                       char *etag, size_t len)
+{
+    char key[RECS_QUERY_KEY_MAX];
+    size_t n = recs_query_format_key(query, key, sizeof(key));
+
+    snprintf(etag, len, "\"v%016llx-%016llx-%u\"", (unsigned long long)recs_catalog_version(snap),
+             (unsigned long long)recs_fnv1a64(key, n < sizeof(key) ? n : sizeof(key)), k);
+}
+
+static int recommend(struct recs_service *svc, const struct recs_query *query,
                      const char *if_none_match, unsigned threads, struct recs_reply *reply)
 {
     struct recs_catalog *snap = NULL;
     struct recs_ranked ranked[RECS_LIMIT_MAX];
-    struct recs_score_query query = {.ntargets = 1, .want = limit};
-    size_t count = 0, target;
-    long found;
+    size_t targets[RECS_PRODUCTS_MAX], ntargets = 0, nmissing = 0, count = 0;
+    const char *missing[RECS_PRODUCTS_MAX];
+    uint32_t k = recs_minhash_k(svc->opts.mh);
     double start;
     recs_db_status status = fresh_snapshot(svc, threads, &snap);
 
     if (status != RECS_DB_OK)
         return db_error_reply(status, reply);
-    found = recs_catalog_find(snap, slug);
-    if (found < 0) {
-        recs_catalog_unref(snap);
-        return recs_service_error(404, "product not found", reply);
+    for (size_t i = 0; i < query->target_count; i++) {
+        long found = recs_catalog_find(snap, query->targets[i]);
+        if (found >= 0)
+            targets[ntargets++] = (size_t)found;
+        else
+            missing[nmissing++] = query->targets[i];
     }
-    target = (size_t)found;
-    query.targets = &target;
-    if (query.want > RECS_LIMIT_MAX)
-        query.want = RECS_LIMIT_MAX;
+    if (ntargets == 0) {
+        recs_catalog_unref(snap);
+        return recs_service_error(404,
+                                  query->kind == RECS_QUERY_CART ? "none of the products found"
+                                                                 : "product not found",
+                                  reply);
+    }
     memset(reply, 0, sizeof(*reply));
-    /* A snapshot's version is a hash of its rows: the same version, slug,
-     * limit and K give the same answer, so that is the entity tag, known
-     * before any scoring. */
-    snprintf(reply->etag, sizeof(reply->etag), "\"v%lld-%08x-%u-%u\"",
-             (long long)recs_catalog_version(snap),
-             (unsigned)(recs_fnv1a64(slug, strlen(slug)) & 0xffffffffu), (unsigned)query.want,
-             recs_minhash_k(svc->opts.mh));
+    query_etag(snap, query, k, reply->etag, sizeof(reply->etag));
+    reply->content_type = "application/json";
     if (recs_route_etag_matches(if_none_match, reply->etag)) {
         recs_catalog_unref(snap);
-        reply->content_type = "application/json";
         not_modified(reply);
         return 0;
     }
     start = now_seconds();
-    if (recs_score_rank(snap, svc->opts.mh, &query, threads, ranked, &count) != 0) {
+    if (recs_score_page(snap, svc->opts.mh, query, targets, ntargets, threads, ranked, &count) !=
+        0) {
         recs_catalog_unref(snap);
         return recs_service_error(500, "internal error", reply);
     }
     recs_metrics_observe_scoring(now_seconds() - start, recs_catalog_live_count(snap));
-
     reply->status = 200;
-    reply->content_type = "application/json";
-    reply->body = recs_render_recommendations(snap, target, ranked, count,
-                                              recs_minhash_k(svc->opts.mh), &reply->len);
+    reply->body = query->kind == RECS_QUERY_CART
+                      ? recs_render_cart(snap, targets, ntargets, missing, nmissing, ranked,
+                                         count, k, &reply->len)
+                      : recs_render_recommendations(snap, targets[0], ranked, count, k,
+                                                    &reply->len);
     recs_catalog_unref(snap);
     if (reply->body == NULL)
         return recs_service_error(500, "internal error", reply);
     return 0;
 }
 
-int recs_service_recommend(struct recs_service *svc, const char *slug, unsigned limit,
+int recs_service_recommend(struct recs_service *svc, const struct recs_query *query,
                            const char *if_none_match, struct recs_reply *reply)
 {
     unsigned inflight = atomic_fetch_add(&svc->inflight, 1) + 1;
@@ -382,7 +396,7 @@ int recs_service_recommend(struct recs_service *svc, const char *slug, unsigned 
      * request gets every core, many get one each, and HTTP threads times
      * OpenMP threads never exceeds score_threads by much. */
     threads = svc->opts.score_threads / inflight;
-    rc = recommend(svc, slug, limit, if_none_match, threads ? threads : 1, reply);
+    rc = recommend(svc, query, if_none_match, threads ? threads : 1, reply);
     atomic_fetch_sub(&svc->inflight, 1);
     return rc;
 }

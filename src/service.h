@@ -19,6 +19,7 @@
 
 #include "db.h"
 #include "minhash.h"
+#include "route.h"
 
 struct recs_service_options {
     struct recs_db *db;      /* borrowed: must outlive the service */
@@ -44,16 +45,17 @@ struct recs_service;
 int recs_service_create(const struct recs_service_options *opts, struct recs_service **out);
 void recs_service_destroy(struct recs_service *svc);
 
-/* GET /products/{slug}/recommendations?limit=limit (slug and limit already
- * validated). A 200 carries an ETag: from the catalog version, slug, limit
- * and K when the catalog is versioned, else from the body. When
- * if_none_match (may be NULL) matches it, the reply is a 304 without body,
- * and on a versioned catalog nothing is scored. Returns 0 with *reply
- * filled, or -1 when not even an error body could be made (out of memory). */
-int recs_service_recommend(struct recs_service *svc, const char *slug, unsigned limit,
+/* GET /products/{slug}/recommendations and GET /recommendations?products=
+ * for a routed, validated query (route.h). A 200 carries an ETag from the
+ * snapshot's version, the query's key and K; when if_none_match (may be
+ * NULL) matches it, the reply is a 304 without body and nothing is scored.
+ * Returns 0 with *reply filled, or -1 when not even an error body could be
+ * made (out of memory). */
+int recs_service_recommend(struct recs_service *svc, const struct recs_query *query,
                            const char *if_none_match, struct recs_reply *reply);
 
-/* GET /readyz: 200 when the database answers, else 503. */
+/* GET /readyz: 200 when the database answers and, with the cache on, a
+ * catalog snapshot is loaded; else 503. */
 int recs_service_ready(struct recs_service *svc, struct recs_reply *reply);
 
 /* GET /metrics */
