@@ -18,6 +18,7 @@
 #include "catalog.h"
 #include "score.h"
 #include "render.h"
+#include "route.h"
 
 #ifndef VECTORS_PATH
 #define VECTORS_PATH "tests/fixtures/vectors.json"
@@ -644,6 +645,267 @@ static void test_changes_apply_like_a_fresh_build(void **state)
     recs_minhash_destroy(mh);
 }
 
+/* ---- storefront queries against a straightforward reference ---- */
+
+struct ref_item {
+    int64_t id;
+    uint32_t matches;
+    const char *category;
+};
+
+static int ref_by_rank(const void *pa, const void *pb)
+{
+    const struct ref_item *a = pa, *b = pb;
+    if (a->matches != b->matches)
+        return a->matches > b->matches ? -1 : 1;
+    return (a->id > b->id) - (a->id < b->id);
+}
+
+static bool in_list(const char *s, const char (*list)[RECS_SLUG_MAX + 1], size_t n)
+{
+    for (size_t i = 0; s != NULL && i < n; i++) {
+        if (strcmp(s, list[i]) == 0)
+            return true;
+    }
+    return false;
+}
+
+static bool same_category(const char *a, const char *b)
+{
+    return a == NULL || b == NULL ? a == b : strcmp(a, b) == 0;
+}
+
+/* The page of q over rows, computed the plain way: every signature hashed
+ * here, filter, score, order, diversify, page (docs/API.md). */
+static size_t reference_page(const struct recs_minhash *mh, const struct recs_rows *rows,
+                             const struct recs_query *q, struct ref_item *page)
+{
+    uint32_t k = recs_minhash_k(mh);
+    struct recs_scratch *scratch = recs_scratch_create();
+    uint64_t *sigs = malloc(rows->count * k * sizeof(*sigs));
+    bool *has = calloc(rows->count, sizeof(*has)), *target = calloc(rows->count, sizeof(*target));
+    struct ref_item *all = malloc(rows->count * sizeof(*all));
+    size_t ntargets = 0, n = 0, kept = 0, out = 0;
+
+    assert_non_null(scratch);
+    assert_true(sigs && has && target && all);
+    for (size_t i = 0; i < rows->count; i++) {
+        const struct recs_row *r = &rows->rows[i];
+        assert_int_equal(recs_minhash_signature(mh, scratch, r->title, r->title_len,
+                                                r->description, r->description_len,
+                                                sigs + i * k, &has[i]),
+                         0);
+        for (size_t t = 0; t < q->target_count; t++)
+            target[i] |= strcmp(r->slug, q->targets[t]) == 0;
+        ntargets += target[i];
+    }
+    for (size_t i = 0; i < rows->count; i++) {
+        const struct recs_row *r = &rows->rows[i];
+        uint32_t m = 0;
+        if (target[i] || in_list(r->slug, q->excludes, q->exclude_count) ||
+            (q->category_count > 0 && !in_list(r->category, q->categories, q->category_count)) ||
+            r->price_cents < q->min_price || r->price_cents > q->max_price)
+            continue;
+        for (size_t t = 0; t < rows->count && has[i]; t++) {
+            if (!target[t] || !has[t])
+                continue;
+            for (uint32_t j = 0; j < k; j++)
+                m += sigs[t * k + j] == sigs[i * k + j];
+        }
+        if ((uint64_t)m * 1000000u < (uint64_t)q->min_score * k * ntargets)
+            continue;
+        all[n++] = (struct ref_item){r->id, m, r->category};
+    }
+    qsort(all, n, sizeof(*all), ref_by_rank);
+    for (size_t i = 0; i < n; i++) {
+        size_t same = 0;
+        for (size_t j = 0; q->max_per_category > 0 && j < kept; j++)
+            same += same_category(all[j].category, all[i].category);
+        if (q->max_per_category > 0 && same >= q->max_per_category)
+            continue;
+        all[kept++] = all[i];
+    }
+    for (size_t i = q->offset; i < kept && out < q->limit; i++)
+        page[out++] = all[i];
+    free(all);
+    free(target);
+    free(has);
+    free(sigs);
+    recs_scratch_destroy(scratch);
+    return out;
+}
+
+static int by_strcmp(const void *a, const void *b)
+{
+    return strcmp(a, b);
+}
+
+/* Sorts and deduplicates a list of slugs, as the router leaves it. */
+static size_t normalize_list(char (*list)[RECS_SLUG_MAX + 1], size_t n)
+{
+    size_t out = 0;
+    qsort(list, n, sizeof(list[0]), by_strcmp);
+    for (size_t i = 0; i < n; i++) {
+        if (out == 0 || strcmp(list[out - 1], list[i]) != 0)
+            memmove(list[out++], list[i], sizeof(list[0]));
+    }
+    return out;
+}
+
+/* A random query over the model's products: targets (some of them
+ * unknown), filters that leave many, few or no candidates, exclusions of
+ * likely winners, deep pages, diversity. */
+static void random_query(struct live_model *m, const struct recs_rows *rows, struct recs_query *q)
+{
+    static const char *const categories[] = {"shoes", "kitchen", "no-such-category"};
+
+    memset(q, 0, sizeof(*q));
+    q->kind = next_random(m, 3) == 0 ? RECS_QUERY_PRODUCT : RECS_QUERY_CART;
+    q->target_count = q->kind == RECS_QUERY_PRODUCT ? 1 : 1 + next_random(m, 5);
+    for (size_t t = 0; t < q->target_count; t++) {
+        const struct recs_row *r = &rows->rows[next_random(m, (uint32_t)rows->count)];
+        snprintf(q->targets[t], sizeof(q->targets[t]), "%s", r->slug);
+        for (size_t u = 0; u < t; u++) {
+            if (strcmp(q->targets[u], q->targets[t]) == 0)
+                snprintf(q->targets[t], sizeof(q->targets[t]), "absent-%zu", t);
+        }
+    }
+    q->limit = 1 + next_random(m, 100);
+    q->offset = next_random(m, 3) == 0 ? next_random(m, 400) : 0;
+    if (next_random(m, 3) == 0) {
+        q->category_count = 1 + next_random(m, 3);
+        for (size_t i = 0; i < q->category_count; i++)
+            snprintf(q->categories[i], sizeof(q->categories[i]), "%s", categories[next_random(m, 3)]);
+        q->category_count = normalize_list(q->categories, q->category_count);
+    }
+    if (next_random(m, 2) == 0) {
+        q->exclude_count = 1 + next_random(m, 30);
+        for (size_t i = 0; i < q->exclude_count; i++) {
+            const struct recs_row *r = &rows->rows[next_random(m, (uint32_t)rows->count)];
+            snprintf(q->excludes[i], sizeof(q->excludes[i]), "%s", r->slug);
+        }
+        q->exclude_count = normalize_list(q->excludes, q->exclude_count);
+    }
+    q->min_price = 0;
+    q->max_price = INT32_MAX;
+    if (next_random(m, 3) == 0) {
+        q->has_min_price = true;
+        q->min_price = (int32_t)next_random(m, 3000);
+    }
+    if (next_random(m, 3) == 0) {
+        q->has_max_price = true;
+        q->max_price = q->min_price + (int32_t)next_random(m, 3000);
+    }
+    if (next_random(m, 4) == 0)
+        q->min_score = next_random(m, 2) ? next_random(m, 50000) : next_random(m, 1000001);
+    if (next_random(m, 3) == 0)
+        q->max_per_category = 1 + next_random(m, 3);
+}
+
+/* recs_score_page on snap equals the reference over the model's rows for
+ * many random queries. */
+static void check_queries(struct live_model *m, const struct recs_minhash *mh,
+                          const struct recs_catalog *snap, int queries)
+{
+    struct rowset *rows = model_rows(m);
+    struct ref_item want[RECS_LIMIT_MAX];
+    struct recs_ranked got[RECS_LIMIT_MAX];
+
+    for (int n = 0; n < queries; n++) {
+        struct recs_query q;
+        size_t targets[RECS_PRODUCTS_MAX], ntargets = 0, count = 0;
+
+        random_query(m, &rows->rows, &q);
+        for (size_t t = 0; t < q.target_count; t++) {
+            long i = recs_catalog_find(snap, q.targets[t]);
+            if (i >= 0)
+                targets[ntargets++] = (size_t)i;
+        }
+        if (ntargets == 0)
+            continue;
+        size_t expect = reference_page(mh, &rows->rows, &q, want);
+        assert_int_equal(recs_score_page(snap, mh, &q, targets, ntargets, 2, got, &count), 0);
+        if (count != expect)
+            fail_msg("query %d: %zu results, the reference has %zu", n, count, expect);
+        for (size_t i = 0; i < count; i++) {
+            assert_int_equal(recs_catalog_product(snap, got[i].index)->id, want[i].id);
+            assert_int_equal(got[i].matches, want[i].matches);
+        }
+    }
+    rowset_free(rows);
+}
+
+/* Filters, exclusions, carts, min_score, diversity and pages give exactly
+ * the plain computation's answer: on a fresh snapshot (index and pruning),
+ * without signatures (hashing on the fly), and after change sets. Pages
+ * concatenate: offset 0 limit 20 is offset 0 limit 10 then offset 10. */
+static void test_storefront_queries_match_the_reference(void **state)
+{
+    enum { N = 3000 };
+    struct live_model m = {.rows = rowset_new(N + 10), .max_id = N, .seed = 11};
+    struct recs_minhash *mh = NULL;
+    struct recs_catalog *snap = NULL, *plain = NULL, *next = NULL;
+    char title[256];
+
+    (void)state;
+    for (size_t id = 1; id <= N; id++) {
+        char slug[32];
+        const char *categories[] = {"shoes", "kitchen", "books", NULL};
+        snprintf(slug, sizeof(slug), "p%zu", id);
+        family_title(&m, id, (int)(id % 3), title, sizeof(title));
+        model_set(&m, id, slug, title, id % 97 == 0 ? "" : "cotton", (int32_t)(id % 4000),
+                  categories[id % 4]);
+    }
+    /* products without tokens: scores 0 with everyone */
+    model_set(&m, 5, "p5", "a", "", 10, "shoes");
+    assert_int_equal(recs_minhash_create(1500, RECS_KERNEL_AUTO, &mh), 0);
+    assert_int_equal(recs_catalog_build(mh, &m.rows->rows, true, NULL, 2, &snap), 0);
+    assert_int_equal(recs_catalog_build(mh, &m.rows->rows, false, NULL, 2, &plain), 0);
+    check_queries(&m, mh, snap, 40);
+    check_queries(&m, mh, plain, 8);
+
+    /* pages concatenate */
+    {
+        struct recs_query q = {.kind = RECS_QUERY_PRODUCT, .target_count = 1, .limit = 20,
+                               .max_price = INT32_MAX};
+        struct recs_ranked whole[20], first[10], second[10];
+        size_t target = (size_t)recs_catalog_find(snap, "p7"), a = 0, b = 0, c = 0;
+        snprintf(q.targets[0], sizeof(q.targets[0]), "p7");
+        assert_int_equal(recs_score_page(snap, mh, &q, &target, 1, 2, whole, &a), 0);
+        q.limit = 10;
+        assert_int_equal(recs_score_page(snap, mh, &q, &target, 1, 2, first, &b), 0);
+        q.offset = 10;
+        assert_int_equal(recs_score_page(snap, mh, &q, &target, 1, 2, second, &c), 0);
+        assert_int_equal(a, 20);
+        assert_int_equal(b + c, 20);
+        for (size_t i = 0; i < 10; i++) {
+            assert_int_equal(whole[i].index, first[i].index);
+            assert_int_equal(whole[10 + i].index, second[i].index);
+        }
+    }
+
+    /* after changes, through the delta */
+    for (int round = 0; round < 3; round++) {
+        struct rowset *changes = rowset_new(20);
+        size_t count = 0;
+        for (size_t id = 1 + (size_t)round * 7; id <= N && count < 20; id += 151) {
+            model_change(&m, id);
+            const struct recs_row *r = &m.rows->rows.rows[id - 1];
+            set_row(changes, count++, r->id, r->slug, r->title, r->description, r->price_cents,
+                    r->category);
+        }
+        assert_int_equal(recs_catalog_apply(snap, mh, &changes->rows, &next), RECS_CATALOG_APPLIED);
+        recs_catalog_unref(snap);
+        snap = next;
+        rowset_free(changes);
+        check_queries(&m, mh, snap, 15);
+    }
+    recs_catalog_unref(snap);
+    recs_catalog_unref(plain);
+    rowset_free(m.rows);
+    recs_minhash_destroy(mh);
+}
+
 static void test_render(void **state)
 {
     struct recs_minhash *mh = NULL;
@@ -707,6 +969,7 @@ int main(void)
         cmocka_unit_test(test_index_and_scan_agree),
         cmocka_unit_test(test_pruned_index_is_exact),
         cmocka_unit_test(test_changes_apply_like_a_fresh_build),
+        cmocka_unit_test(test_storefront_queries_match_the_reference),
         cmocka_unit_test(test_render),
     };
     return cmocka_run_group_tests_name("ranking", tests, setup, teardown);
