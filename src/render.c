@@ -97,12 +97,11 @@ static json_t *ranked_items(const struct recs_catalog *catalog, const struct rec
 
     for (size_t i = 0; list != NULL && i < n; i++) {
         const struct recs_product *p = recs_catalog_product(catalog, ranked[i].index);
-        json_t *item =
-            json_pack("{s:I, s:o, s:o, s:i, s:o, s:f, s:i}", "id", (json_int_t)p->id, "slug",
-                      text_value(p->slug), "title", text_value(p->title), "price_cents",
-                      (int)p->price_cents, "category", text_value(p->category), "score",
-                      (double)ranked[i].matches / (double)divisor, "matches",
-                      (int)ranked[i].matches);
+        json_t *item = json_pack(
+            "{s:I, s:o, s:o, s:i, s:o, s:f, s:i}", "id", (json_int_t)p->id, "slug",
+            text_value(p->slug), "title", text_value(p->title), "price_cents", (int)p->price_cents,
+            "category", text_value(p->category), "score",
+            (double)ranked[i].matches / (double)divisor, "matches", (int)ranked[i].matches);
         if (item == NULL || json_array_append_new(list, item) != 0) {
             json_decref(list);
             return NULL;
@@ -126,9 +125,9 @@ char *recs_render_recommendations(const struct recs_catalog *catalog, size_t tar
 
     if (list == NULL)
         return NULL;
-    return dump(json_pack("{s:o, s:o}", "product", product_ref(catalog, target), "recommendations",
-                          list),
-                len);
+    return dump(
+        json_pack("{s:o, s:o}", "product", product_ref(catalog, target), "recommendations", list),
+        len);
 }
 
 char *recs_render_cart(const struct recs_catalog *catalog, const size_t *targets, size_t ntargets,

@@ -216,6 +216,8 @@ static int sample_threshold(const struct targets_job *t, uint32_t *theta)
     }
     for (uint32_t r = 0; r < b->k && taken < cap; r++) {
         for (size_t j = 0; j < t->ntargets && taken < cap; j++) {
+            /* the ordered half, written whole by order_by_length:
+             * NOLINTNEXTLINE(clang-analyzer-core.uninitialized.Assign) */
             uint32_t k = t->positions[(j * 2 + 1) * b->k + r].k, from, to;
             list_of(c, t->targets[j], k, &from, &to);
             for (uint32_t o = from; o < to && taken < cap; o++) {
@@ -257,8 +259,8 @@ static void exact_range(void *ctx, unsigned worker, size_t begin, size_t end)
 
     (void)worker;
     for (size_t i = begin; i < end; i++) {
-        bool candidate = bit_set(t->eligible, i) &&
-                         (job->need == 0 || i >= nbase || t->matches[i] >= job->need);
+        bool candidate =
+            bit_set(t->eligible, i) && (job->need == 0 || i >= nbase || t->matches[i] >= job->need);
         t->matches[i] = candidate ? exact_sum(t, i) : 0;
     }
 }
@@ -570,8 +572,8 @@ static uint64_t *default_candidates(const struct recs_catalog *c, const struct r
 }
 
 int recs_score_rank(const struct recs_catalog *catalog, const struct recs_minhash *mh,
-                    const struct recs_score_query *query, unsigned threads,
-                    struct recs_ranked *out, size_t *count)
+                    const struct recs_score_query *query, unsigned threads, struct recs_ranked *out,
+                    size_t *count)
 {
     size_t n = recs_catalog_count(catalog);
     uint64_t *own = query->eligible == NULL ? default_candidates(catalog, query) : NULL;
@@ -670,9 +672,9 @@ static unsigned *count_of(struct category_count *table, size_t mask, const char 
 {
     size_t s = (category ? recs_fnv1a64(category, strlen(category)) : 0) & mask;
 
-    while (table[s].used && !(table[s].category == category ||
-                              (table[s].category && category &&
-                               strcmp(table[s].category, category) == 0)))
+    while (table[s].used &&
+           !(table[s].category == category ||
+             (table[s].category && category && strcmp(table[s].category, category) == 0)))
         s = (s + 1) & mask;
     table[s].used = true;
     table[s].category = category;
@@ -719,7 +721,8 @@ int recs_score_page(const struct recs_catalog *catalog, const struct recs_minhas
     if (eligible == NULL)
         goto out;
     for (;;) {
-        struct recs_score_query q = {targets, ntargets, eligible, fetch < candidates ? fetch : candidates};
+        struct recs_score_query q = {targets, ntargets, eligible,
+                                     fetch < candidates ? fetch : candidates};
         free(ranked);
         ranked = malloc((q.want ? q.want : 1) * sizeof(*ranked));
         if (ranked == NULL || recs_score_rank(catalog, mh, &q, threads, ranked, &got) != 0)

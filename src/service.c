@@ -369,11 +369,11 @@ static int recommend(struct recs_service *svc, const struct recs_query *query,
     }
     recs_metrics_observe_scoring(now_seconds() - start, recs_catalog_live_count(snap));
     reply->status = 200;
-    reply->body = query->kind == RECS_QUERY_CART
-                      ? recs_render_cart(snap, targets, ntargets, missing, nmissing, ranked,
-                                         count, k, &reply->len)
-                      : recs_render_recommendations(snap, targets[0], ranked, count, k,
-                                                    &reply->len);
+    reply->body =
+        query->kind == RECS_QUERY_CART
+            ? recs_render_cart(snap, targets, ntargets, missing, nmissing, ranked, count, k,
+                               &reply->len)
+            : recs_render_recommendations(snap, targets[0], ranked, count, k, &reply->len);
     recs_catalog_unref(snap);
     if (reply->body == NULL)
         return recs_service_error(500, "internal error", reply);

@@ -165,8 +165,8 @@ static void check_rankings(recs_kernel kernel, unsigned threads, bool signatures
 
         assert_true(target >= 0);
         assert_int_equal(rank_top(mh, cat, (size_t)target,
-                                       json_integer_value(json_object_get(want, "limit")), threads,
-                                       out, &count),
+                                  json_integer_value(json_object_get(want, "limit")), threads, out,
+                                  &count),
                          0);
         assert_int_equal(count, json_array_size(ranking));
         json_array_foreach(ranking, j, w)
@@ -242,8 +242,8 @@ static void ranking_text(const struct recs_minhash *mh, const struct recs_catalo
     struct recs_ranked out[100];
     size_t count = 0, off = 0;
 
-    assert_int_equal(
-        rank_top(mh, cat, (size_t)recs_catalog_find(cat, slug), 100, 2, out, &count), 0);
+    assert_int_equal(rank_top(mh, cat, (size_t)recs_catalog_find(cat, slug), 100, 2, out, &count),
+                     0);
     buf[0] = '\0';
     for (size_t i = 0; i < count && off < len; i++)
         off += (size_t)snprintf(buf + off, len - off, "%lld:%u ",
@@ -256,7 +256,8 @@ static void test_rebuild_shares_unchanged_rows(void **state)
     struct recs_minhash *mh = NULL;
     struct recs_catalog *first = NULL, *same = NULL, *changed = NULL, *fresh = NULL;
     struct rowset *rows = vector_rows(0, NULL);
-    struct rowset *changed_rows = vector_rows(3, "A linen shirt, breathable, relaxed collar, summer.");
+    struct rowset *changed_rows =
+        vector_rows(3, "A linen shirt, breathable, relaxed collar, summer.");
     char a[2048], b[2048];
 
     (void)state;
@@ -474,8 +475,7 @@ static struct rowset *model_rows(const struct live_model *m)
     for (size_t i = 0; i < m->max_id; i++) {
         const struct recs_row *r = &m->rows->rows.rows[i];
         if (r->slug != NULL)
-            set_row(rs, n++, r->id, r->slug, r->title, r->description, r->price_cents,
-                    r->category);
+            set_row(rs, n++, r->id, r->slug, r->title, r->description, r->price_cents, r->category);
     }
     return rs;
 }
@@ -691,9 +691,8 @@ static size_t reference_page(const struct recs_minhash *mh, const struct recs_ro
     assert_true(sigs && has && target && all);
     for (size_t i = 0; i < rows->count; i++) {
         const struct recs_row *r = &rows->rows[i];
-        assert_int_equal(recs_minhash_signature(mh, scratch, r->title, r->title_len,
-                                                r->description, r->description_len,
-                                                sigs + i * k, &has[i]),
+        assert_int_equal(recs_minhash_signature(mh, scratch, r->title, r->title_len, r->description,
+                                                r->description_len, sigs + i * k, &has[i]),
                          0);
         for (size_t t = 0; t < q->target_count; t++)
             target[i] |= strcmp(r->slug, q->targets[t]) == 0;
@@ -775,7 +774,8 @@ static void random_query(struct live_model *m, const struct recs_rows *rows, str
     if (next_random(m, 3) == 0) {
         q->category_count = 1 + next_random(m, 3);
         for (size_t i = 0; i < q->category_count; i++)
-            snprintf(q->categories[i], sizeof(q->categories[i]), "%s", categories[next_random(m, 3)]);
+            snprintf(q->categories[i], sizeof(q->categories[i]), "%s",
+                     categories[next_random(m, 3)]);
         q->category_count = normalize_list(q->categories, q->category_count);
     }
     if (next_random(m, 2) == 0) {
@@ -866,8 +866,8 @@ static void test_storefront_queries_match_the_reference(void **state)
 
     /* pages concatenate */
     {
-        struct recs_query q = {.kind = RECS_QUERY_PRODUCT, .target_count = 1, .limit = 20,
-                               .max_price = INT32_MAX};
+        struct recs_query q = {
+            .kind = RECS_QUERY_PRODUCT, .target_count = 1, .limit = 20, .max_price = INT32_MAX};
         struct recs_ranked whole[20], first[10], second[10];
         size_t target = (size_t)recs_catalog_find(snap, "p7"), a = 0, b = 0, c = 0;
         snprintf(q.targets[0], sizeof(q.targets[0]), "p7");
@@ -922,8 +922,7 @@ static void test_render(void **state)
         const struct recs_row *r = &rows->rows.rows[11];
         char *slug = dup_or_null(r->slug), *description = dup_or_null(r->description),
              *category = dup_or_null(r->category);
-        set_row(rows, 11, r->id, slug, "bad \xff\xfe byte", description, r->price_cents,
-                category);
+        set_row(rows, 11, r->id, slug, "bad \xff\xfe byte", description, r->price_cents, category);
         free(slug);
         free(description);
         free(category);
