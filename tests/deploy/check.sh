@@ -546,7 +546,7 @@ def cmd_compose(path, dockerfile):
     if init:
         sqldir = os.path.normpath(os.path.join(base, init[0].split(":")[0]))
         sql = sorted(os.path.basename(f) for f in glob.glob(os.path.join(sqldir, "*.sql")))
-        need(sql[:2] == ["001_catalog.sql", "002_catalog_version.sql"] and "100_demo_catalog.sql" in sql,
+        need(sql[:2] == ["001_catalog.sql", "002_catalog_changes.sql"] and "100_demo_catalog.sql" in sql,
              f"init scripts in {sqldir}: {sql}")
     hc = " ".join(db.get("healthcheck", {}).get("test", []))
     need("pg_isready" in hc, "db healthcheck without pg_isready")

@@ -141,6 +141,14 @@ check "GET /products/{slug}/recommendations 400" response single_400 getProductR
   "/products/aeroglide-running-shoes/recommendations?offset=10001"
 check "GET /products/{slug}/recommendations 404" response single_404 getProductRecommendations 404 \
   "/products/no-such-product/recommendations"
+check "GET /products/{slug}/recommendations 200 (every filter, a page)" response single_filtered \
+  getProductRecommendations 200 "/products/aeroglide-running-shoes/recommendations?limit=5&offset=2&category=shoes,books&exclude=womens-aeroglide-running-shoes&min_price=1000&max_price=20000&min_score=0.01&max_per_category=3"
+check "GET /recommendations 200 (a cart with a missing slug)" response cart \
+  getCartRecommendations 200 "/recommendations?products=aeroglide-running-shoes,no-such-product,classic-pullover-hoodie&limit=5"
+check "GET /recommendations 200 (a page past the end)" response cart_empty \
+  getCartRecommendations 200 "/recommendations?products=aeroglide-running-shoes&offset=10000"
+check "GET /recommendations 404" response cart_404 getCartRecommendations 404 \
+  "/recommendations?products=no-such-product,nor-this-one"
 check "GET /recommendations 400" response cart_400 getCartRecommendations 400 \
   "/recommendations?products=a,,b"
 check "GET /healthz 200" response healthz getHealth 200 /healthz
