@@ -460,7 +460,7 @@ def cmd_k8s(kdir, dockerfile):
     probe("livenessProbe", "/healthz")
     probe("readinessProbe", "/readyz")
     if "startupProbe" in c:
-        probe("startupProbe", "/healthz")
+        probe("startupProbe", "/readyz")
     r = c.get("resources", {})
     for kind in ("requests", "limits"):
         for res_ in ("cpu", "memory"):

@@ -298,7 +298,7 @@ static int assert_pool_whole(int port, int size)
     double deadline = now_seconds() + 1.0, in_use, connected;
 
     while ((in_use = metric(port, IN_USE)) != 0 && now_seconds() < deadline)
-        sleep_ms(20);
+        sleep_ms(5);
     if (in_use != 0)
         fail_msg("pool in_use is %g after the fault, expected 0", in_use);
     connected = metric(port, CONNECTED);
@@ -367,7 +367,7 @@ static void *loadgen_run(void *arg)
         call_set(c, g->port, "/products/wireless-earbuds/recommendations?limit=3");
         call_run(c);
         g->n++;
-        sleep_ms(20);
+        sleep_ms(5);
     }
     return NULL;
 }
@@ -1189,7 +1189,7 @@ static void report_death(struct server *s)
 
     for (int i = 0; i < 100 && !s->exited; i++) {
         if (waitpid(s->pid, &wstatus, WNOHANG) != s->pid) {
-            sleep_ms(20);
+            sleep_ms(5);
             continue;
         }
         s->exited = true;
@@ -1205,10 +1205,38 @@ static void report_death(struct server *s)
     server_print_log_tail(s);
 }
 
-/* Allocations on the HTTP worker threads fail at random: every answer is
- * 200, 404, 500 or 503 (or the connection is closed), nothing hangs, the
- * process survives, and once allocations succeed again it answers exactly
- * as before with its pool whole; SIGTERM still exits 0. */
+/* Commits changes to the catalog while the storm runs, so that change sets
+ * are read and applied while allocations fail; the last round puts every
+ * row back as it was. */
+struct catalog_writer {
+    atomic_bool stop;
+    int rounds;
+};
+
+static void *writer_run(void *arg)
+{
+    struct catalog_writer *w = arg;
+    PGconn *conn = db_connect();
+
+    while (conn != NULL && !atomic_load(&w->stop)) {
+        /* a new text to sign, a price, then both back */
+        db_exec(conn, "UPDATE products SET title = title || ' Deluxe', price_cents = price_cents "
+                      "+ 1 WHERE id IN (2, 3)");
+        sleep_ms(5);
+        db_exec(conn, "UPDATE products SET title = left(title, length(title) - 7), price_cents = "
+                      "price_cents - 1 WHERE id IN (2, 3)");
+        w->rounds++;
+        sleep_ms(5);
+    }
+    PQfinish(conn);
+    return NULL;
+}
+
+/* Allocations on the HTTP worker threads fail at random while the catalog
+ * changes: every answer is 200, 404, 500 or 503 (or the connection is
+ * closed), nothing hangs, the process survives, and once allocations
+ * succeed again it answers exactly as the catalog is, with its pool whole;
+ * SIGTERM still exits 0. */
 static void test_allocation_failures(void **state)
 {
     struct row *row = row_begin("4 malloc failures (3%)");
@@ -1223,7 +1251,8 @@ static void test_allocation_failures(void **state)
     const char *bin = server_binary();
     struct server s;
     struct storm *storms = calloc(4, sizeof(*storms));
-    pthread_t threads[4];
+    struct catalog_writer writer = {.rounds = 0};
+    pthread_t threads[4], writing;
     size_t counts[6] = {0}, total = 0; /* closed, 200, 404, 500, 503, HEAD 200 */
     double max_s = 0, recovered_s;
     long failed;
@@ -1253,6 +1282,8 @@ static void test_allocation_failures(void **state)
     f = fopen(failmalloc_switch, "w");
     assert_non_null(f);
     fclose(f);
+    atomic_init(&writer.stop, false);
+    writing = spawn(writer_run, &writer);
     for (int i = 0; i < 4; i++) {
         storms[i].port = s.port;
         storms[i].seed = (unsigned)i * 7919u + 1;
@@ -1260,7 +1291,10 @@ static void test_allocation_failures(void **state)
     }
     for (int i = 0; i < 4; i++)
         join(threads[i]);
+    atomic_store(&writer.stop, true);
+    join(writing);
     unlink(failmalloc_switch);
+    assert_true(writer.rounds > 0);
 
     for (int i = 0; i < 4; i++) {
         for (size_t j = 0; j < storms[i].n; j++) {
@@ -1318,10 +1352,10 @@ static void test_allocation_failures(void **state)
     if (failed <= 0)
         fail_msg("no allocation was made to fail (failmalloc reported %ld)", failed);
     row_note(row,
-             "%zu requests, %ld mallocs failed: %zu x 200, %zu x 404, %zu x 500, %zu x 503, "
-             "%zu closed; max %.0f ms; ready again in %.0f ms",
-             total, failed, counts[1], counts[2], counts[3], counts[4], counts[0], max_s * 1e3,
-             recovered_s * 1e3);
+             "%zu requests, %d rounds of catalog changes, %ld mallocs failed: %zu x 200, %zu x "
+             "404, %zu x 500, %zu x 503, %zu closed; max %.0f ms; ready again in %.0f ms",
+             total, writer.rounds, failed, counts[1], counts[2], counts[3], counts[4], counts[0],
+             max_s * 1e3, recovered_s * 1e3);
     row_pass(row);
     free(storms);
 }
