@@ -49,7 +49,8 @@ integration() { # integration BINARY CACHE [SKIP]: every integration test binary
 stage "deployment files" tests/deploy/check.sh
 stage "OpenAPI description" tests/openapi/run.sh
 stage "storefront demo in headless Chromium" tests/e2e/run.sh
-stage "fuzzing (${FUZZ_SECONDS:-20} s per harness)" tests/fuzz/run.sh
+export FUZZ_SECONDS=${FUZZ_SECONDS:-60}
+stage "fuzzing ($FUZZ_SECONDS s per harness)" tests/fuzz/run.sh
 stage "integration (cache on)" integration build/recs on
 stage "integration (cache off)" integration build/recs off
 stage "integration under ASan+UBSan (cache on)" integration build/asan/recs on

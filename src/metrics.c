@@ -44,6 +44,7 @@ static struct {
     _Atomic uint64_t db_errors;
     _Atomic uint64_t overload_rejections;
     _Atomic uint64_t catalog_changes;
+    _Atomic uint64_t answer_hits, answer_misses;
     _Atomic uint32_t http_connections;
     _Atomic uint32_t http_connection_limit;
 } m;
@@ -130,8 +131,9 @@ void recs_metrics_init(const char *version, const char *kernel)
     }
     reset_histogram(&m.scoring_duration);
     _Atomic uint64_t *const scalars[] = {
-        &m.scoring_candidates, &m.refreshes, &m.refresh_ns,          &m.signatures_computed,
-        &m.signatures_reused,  &m.db_errors, &m.overload_rejections, &m.catalog_changes};
+        &m.scoring_candidates, &m.refreshes,    &m.refresh_ns,          &m.signatures_computed,
+        &m.signatures_reused,  &m.db_errors,    &m.overload_rejections, &m.catalog_changes,
+        &m.answer_hits,        &m.answer_misses};
     for (size_t i = 0; i < sizeof(scalars) / sizeof(scalars[0]); i++)
         atomic_store_explicit(scalars[i], 0, memory_order_relaxed);
     atomic_store_explicit(&m.http_connections, 0, memory_order_relaxed);
@@ -173,6 +175,11 @@ void recs_metrics_count_db_error(void)
 void recs_metrics_count_overload(void)
 {
     add(&m.overload_rejections, 1);
+}
+
+void recs_metrics_count_answer(bool hit)
+{
+    add(hit ? &m.answer_hits : &m.answer_misses, 1);
 }
 
 void recs_metrics_count_catalog_change(void)

@@ -6,6 +6,7 @@
 #ifndef RECS_METRICS_H
 #define RECS_METRICS_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -44,6 +45,9 @@ void recs_metrics_observe_refresh(double seconds, uint64_t computed, uint64_t re
 void recs_metrics_count_db_error(void);
 /* A request was refused because the service was at its limit. */
 void recs_metrics_count_overload(void);
+/* A recommendation answer was taken from the answer cache (hit) or had
+ * to be scored and rendered. */
+void recs_metrics_count_answer(bool hit);
 /* A refresh found the catalog changed (a change set with rows, or one
  * asking for a whole new read). */
 void recs_metrics_count_catalog_change(void);

@@ -25,6 +25,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "answers.h"
 #include "catalog.h"
 #include "log.h"
 #include "metrics.h"
@@ -48,6 +49,7 @@ struct recs_service {
     struct refresh_gate gate;
     pthread_mutex_t current_lock;
     struct recs_catalog *current; /* holds one reference; NULL before the first load */
+    struct recs_answers *answers; /* rendered answers; NULL with the cache off */
     atomic_uint inflight;
     atomic_bool stopping;
 };
@@ -77,9 +79,14 @@ int recs_service_create(const struct recs_service_options *opts, struct recs_ser
     made++;
     if (pthread_cond_init(&svc->gate.finished_cond, NULL) != 0)
         goto fail;
+    made++;
+    if (svc->opts.cache && recs_answers_create(&svc->answers) != 0)
+        goto fail;
     *out = svc;
     return 0;
 fail:
+    if (made > 2)
+        pthread_cond_destroy(&svc->gate.finished_cond);
     if (made > 1)
         pthread_mutex_destroy(&svc->gate.lock);
     if (made > 0)
@@ -93,6 +100,7 @@ void recs_service_destroy(struct recs_service *svc)
     if (svc == NULL)
         return;
     recs_catalog_unref(svc->current);
+    recs_answers_destroy(svc->answers);
     pthread_cond_destroy(&svc->gate.finished_cond);
     pthread_mutex_destroy(&svc->gate.lock);
     pthread_mutex_destroy(&svc->current_lock);
@@ -313,28 +321,54 @@ static void not_modified(struct recs_reply *reply)
     reply->status = 304;
 }
 
-/* The entity tag of query's answer on snap: the snapshot's version is a
- * hash of its rows, and the query's key names everything else that can
- * change the answer, so the tag is known before any scoring. */
-static void query_etag(const struct recs_catalog *snap, const struct recs_query *query, uint32_t k,
-                       char *etag, size_t len)
+/* The entity tag of an answer on snap: the snapshot's version is a hash of
+ * its rows, and the query's key names everything else that can change the
+ * answer, so the tag is known before any scoring. */
+static void answer_etag(const struct recs_catalog *snap, const char *key, size_t key_len,
+                        uint32_t k, char *etag, size_t len)
 {
-    char key[RECS_QUERY_KEY_MAX];
-    size_t n = recs_query_format_key(query, key, sizeof(key));
-
     snprintf(etag, len, "\"v%016llx-%016llx-%u\"", (unsigned long long)recs_catalog_version(snap),
-             (unsigned long long)recs_fnv1a64(key, n < sizeof(key) ? n : sizeof(key)), k);
+             (unsigned long long)recs_fnv1a64(key, key_len), k);
+}
+
+/* The body of query's answer on snap: the answer cache's copy, or scored
+ * and rendered (and then kept). NULL when memory runs out. */
+static char *answer_body(struct recs_service *svc, const struct recs_catalog *snap,
+                         const struct recs_query *query, const char *key, size_t key_len,
+                         const size_t *targets, size_t ntargets, const char *const *missing,
+                         size_t nmissing, unsigned threads, size_t *len)
+{
+    struct recs_ranked ranked[RECS_LIMIT_MAX];
+    uint32_t k = recs_minhash_k(svc->opts.mh);
+    size_t count = 0;
+    double start;
+    char *body;
+
+    if (svc->answers != NULL) {
+        body = recs_answers_get(svc->answers, recs_catalog_version(snap), key, key_len, len);
+        recs_metrics_count_answer(body != NULL);
+        if (body != NULL)
+            return body;
+    }
+    start = now_seconds();
+    if (recs_score_page(snap, svc->opts.mh, query, targets, ntargets, threads, ranked, &count) != 0)
+        return NULL;
+    recs_metrics_observe_scoring(now_seconds() - start, recs_catalog_live_count(snap));
+    body = query->kind == RECS_QUERY_CART
+               ? recs_render_cart(snap, targets, ntargets, missing, nmissing, ranked, count, k, len)
+               : recs_render_recommendations(snap, targets[0], ranked, count, k, len);
+    if (body != NULL && svc->answers != NULL)
+        recs_answers_put(svc->answers, recs_catalog_version(snap), key, key_len, body, *len);
+    return body;
 }
 
 static int recommend(struct recs_service *svc, const struct recs_query *query,
                      const char *if_none_match, unsigned threads, struct recs_reply *reply)
 {
     struct recs_catalog *snap = NULL;
-    struct recs_ranked ranked[RECS_LIMIT_MAX];
-    size_t targets[RECS_PRODUCTS_MAX], ntargets = 0, nmissing = 0, count = 0;
+    size_t targets[RECS_PRODUCTS_MAX], ntargets = 0, nmissing = 0, key_len;
     const char *missing[RECS_PRODUCTS_MAX];
-    uint32_t k = recs_minhash_k(svc->opts.mh);
-    double start;
+    char key[RECS_QUERY_KEY_MAX];
     recs_db_status status = fresh_snapshot(svc, threads, &snap);
 
     if (status != RECS_DB_OK)
@@ -353,30 +387,22 @@ static int recommend(struct recs_service *svc, const struct recs_query *query,
                                                                  : "product not found",
                                   reply);
     }
+    key_len = recs_query_format_key(query, key, sizeof(key));
+    key_len = key_len < sizeof(key) ? key_len : sizeof(key) - 1;
     memset(reply, 0, sizeof(*reply));
-    query_etag(snap, query, k, reply->etag, sizeof(reply->etag));
+    answer_etag(snap, key, key_len, recs_minhash_k(svc->opts.mh), reply->etag, sizeof(reply->etag));
     reply->content_type = "application/json";
     if (recs_route_etag_matches(if_none_match, reply->etag)) {
         recs_catalog_unref(snap);
         not_modified(reply);
         return 0;
     }
-    start = now_seconds();
-    if (recs_score_page(snap, svc->opts.mh, query, targets, ntargets, threads, ranked, &count) !=
-        0) {
-        recs_catalog_unref(snap);
-        return recs_service_error(500, "internal error", reply);
-    }
-    recs_metrics_observe_scoring(now_seconds() - start, recs_catalog_live_count(snap));
-    reply->status = 200;
-    reply->body =
-        query->kind == RECS_QUERY_CART
-            ? recs_render_cart(snap, targets, ntargets, missing, nmissing, ranked, count, k,
-                               &reply->len)
-            : recs_render_recommendations(snap, targets[0], ranked, count, k, &reply->len);
+    reply->body = answer_body(svc, snap, query, key, key_len, targets, ntargets, missing, nmissing,
+                              threads, &reply->len);
     recs_catalog_unref(snap);
     if (reply->body == NULL)
         return recs_service_error(500, "internal error", reply);
+    reply->status = 200;
     return 0;
 }
 
