@@ -18,7 +18,7 @@
 
 #define RECS_ANSWERS_SLOTS 1024u
 #define RECS_ANSWERS_KEY_MAX 512u
-#define RECS_ANSWERS_BODY_MAX (32u * 1024u)
+#define RECS_ANSWERS_BODY_MAX ((size_t)32 * 1024)
 
 struct recs_answers;
 
