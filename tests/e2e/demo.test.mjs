@@ -5,13 +5,17 @@
 //   RECS_DEMO_URL=http://127.0.0.1:8080 node --test tests/e2e/demo.test.mjs
 //
 // RECS_DEMO_URL   the service's base URL (the page is at /demo/ below it)
-// RECS_DEMO_SCREENSHOT  if set, a PNG of the home page is written there
+// RECS_DEMO_SCREENSHOT  if set, a PNG of a product's filtered recommendations
+//                 with a cart (the README's docs/demo.png) is written there
 // RECS_CHROMIUM   the browser (default /usr/bin/chromium, Debian's package)
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdirSync } from 'node:fs';
+import { mkdirSync, readFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
 import { dirname, resolve } from 'node:path';
 import { chromium } from 'playwright-core';
+
+const AXE_SOURCE = readFileSync(createRequire(import.meta.url).resolve('axe-core/axe.min.js'), 'utf8');
 
 const BASE = process.env.RECS_DEMO_URL;
 if (!BASE) throw new Error('RECS_DEMO_URL is not set (e.g. http://127.0.0.1:8080)');
@@ -89,8 +93,35 @@ function readRecommendations(root) {
       score: score.textContent,
       raw: score.dataset.score,
       tooltip: score.getAttribute('title'),
+      categorySlug: a.dataset.category,
+      cents: a.dataset.priceCents === undefined ? null : Number(a.dataset.priceCents),
     };
   }));
+}
+
+// "$1,234.56" to 123456.
+function centsOf(text) {
+  const m = /^\$(\d{1,3}(?:,\d{3})*)\.(\d{2})$/.exec(text);
+  assert.ok(m, `"${text}" is a price in dollars`);
+  return Number(m[1].replace(/,/g, '')) * 100 + Number(m[2]);
+}
+
+// The API's own answer for a URL the page asked for.
+async function apiAnswer(url) {
+  const response = await fetch(new URL(url, BASE));
+  return { status: response.status, body: await response.json() };
+}
+
+// Waits until the cart shows the recommendations of exactly these products.
+async function cartReady(page, slugs) {
+  await page.waitForSelector(`[data-testid="cart"][data-state="ready"][data-for="${slugs.join(',')}"]`, { state: 'attached' });
+}
+
+function cartItems(page) {
+  return page.locator('[data-testid="cart-item"]').evaluateAll((items) => items.map((li) => ({
+    slug: li.dataset.slug,
+    title: li.querySelector('[data-testid="cart-item-title"]').textContent,
+  })));
 }
 
 function assertScore(rec) {
@@ -314,11 +345,302 @@ test('text from the API is shown as text, never as HTML', { timeout: TIMEOUT }, 
   }
 });
 
-test('screenshot of the home page', { timeout: TIMEOUT, skip: SCREENSHOT ? false : 'RECS_DEMO_SCREENSHOT is not set' }, async () => {
+test('the cart: add two products, get its recommendations from the cart endpoint, remove one', { timeout: TIMEOUT }, async () => {
+  const { context, page, problems } = await openPage();
+  try {
+    const cartRequests = [];
+    page.on('request', (request) => {
+      const url = new URL(request.url());
+      if (url.pathname === '/recommendations') cartRequests.push(url);
+    });
+    const shoes = 'aeroglide-running-shoes';
+    const candle = 'lavender-soy-candle';
+    await page.goto(DEMO);
+    await settled(page, 'home');
+    const cart = page.locator('[data-testid="cart"]');
+    assert.equal(await cart.getAttribute('data-state'), 'empty');
+    assert.ok(await cart.locator('[data-testid="cart-empty"]').isVisible(), 'an empty cart says so');
+    assert.equal(await page.locator('[data-testid="cart-count"]').textContent(), '0');
+
+    // "Add to cart" on two product cards.
+    const addShoes = page.locator(`[data-testid="product-card"][data-slug="${shoes}"] [data-testid="add-to-cart"]`);
+    const addCandle = page.locator(`[data-testid="product-card"][data-slug="${candle}"] [data-testid="add-to-cart"]`);
+    assert.equal(await addShoes.textContent(), 'Add to cart');
+    assert.equal(await addShoes.getAttribute('aria-label'), 'Add to cart: AeroGlide Running Shoes');
+    await addShoes.click();
+    await cartReady(page, [shoes]);
+    await addCandle.click();
+    await cartReady(page, [shoes, candle]);
+
+    assert.deepEqual(await cartItems(page), [
+      { slug: shoes, title: 'AeroGlide Running Shoes' },
+      { slug: candle, title: 'Lavender Soy Candle' },
+    ]);
+    assert.equal(await page.locator('[data-testid="cart-count"]').textContent(), '2');
+    assert.equal(await cart.locator('[data-testid="cart-size"]').textContent(), '2');
+    assert.equal(await addShoes.textContent(), 'Remove from cart');
+    assert.match(await page.locator('[data-testid="cart-status"]').textContent(), /Added Lavender Soy Candle to the cart/);
+
+    // The cart's recommendations come from GET /recommendations?products=...
+    const request = cartRequests.at(-1);
+    assert.ok(request, 'the page asked the cart endpoint');
+    assert.match(request.search, /^\?products=aeroglide-running-shoes,lavender-soy-candle(&|$)/);
+    assert.deepEqual(request.searchParams.get('products').split(','), [shoes, candle]);
+    const recs = await readRecommendations(cart);
+    assert.ok(recs.length >= 1 && recs.length <= 5, `1..5 cart recommendations, got ${recs.length}`);
+    for (const rec of recs) {
+      assertScore(rec);
+      assert.ok(![shoes, candle].includes(rec.slug), `${rec.slug} is in the cart, it is no recommendation for it`);
+      assert.equal(centsOf(rec.price), rec.cents, `the price shown for ${rec.slug}`);
+    }
+    const answer = await apiAnswer(request.pathname + request.search);
+    assert.equal(answer.status, 200);
+    assert.deepEqual(answer.body.products.map((p) => p.slug), [shoes, candle]);
+    assert.deepEqual(answer.body.missing, []);
+    assert.deepEqual(recs.map((r) => r.slug), answer.body.recommendations.map((r) => r.slug), 'the API\'s ranking, in order');
+    assert.deepEqual(recs.map((r) => r.raw), answer.body.recommendations.map((r) => String(r.score)));
+    // Recommendations for the cart as a whole: neighbours of both products.
+    const slugs = recs.map((r) => r.slug);
+    assert.ok(slugs.includes('womens-aeroglide-running-shoes') && slugs.includes('cedar-and-sage-soy-candle'),
+      `the shoes' and the candle's best matches are both there: ${slugs}`);
+
+    // The cart survives a reload of the page (sessionStorage).
+    await page.reload();
+    await settled(page, 'home');
+    await cartReady(page, [shoes, candle]);
+    assert.deepEqual((await cartItems(page)).map((i) => i.slug), [shoes, candle]);
+
+    // Remove the shoes from the cart.
+    const asked = cartRequests.length;
+    await cart.locator(`[data-testid="cart-item"][data-slug="${shoes}"] [data-testid="remove-from-cart"]`).click();
+    await cartReady(page, [candle]);
+    assert.deepEqual((await cartItems(page)).map((i) => i.slug), [candle]);
+    assert.equal(await page.locator('[data-testid="cart-count"]').textContent(), '1');
+    assert.equal(await addShoes.textContent(), 'Add to cart', 'the card can add it again');
+    assert.equal(await page.evaluate(() => document.activeElement && document.activeElement.id), 'cart-heading',
+      'the keyboard stays in the cart');
+    assert.ok(cartRequests.length > asked, 'the cart asked again');
+    const after = cartRequests.at(-1);
+    assert.equal(after.searchParams.get('products'), candle);
+    const left = await readRecommendations(cart);
+    assert.ok(left.length >= 1);
+    assert.ok(left.every((r) => r.slug !== candle));
+    const leftAnswer = await apiAnswer(after.pathname + after.search);
+    assert.deepEqual(left.map((r) => r.slug), leftAnswer.body.recommendations.map((r) => r.slug));
+    assert.ok(!left.some((r) => r.slug === 'womens-aeroglide-running-shoes'), 'the shoes\' neighbour went with them');
+
+    // A cart recommendation opens its detail view, which adds it to the cart.
+    const pick = left[0].slug;
+    await cart.locator(`[data-testid="recommendation"][data-slug="${pick}"]`).click();
+    await settled(page, 'detail');
+    assert.equal(await page.locator('[data-testid="detail"]').getAttribute('data-slug'), pick);
+    await page.locator('[data-testid="detail"] [data-testid="add-to-cart"]').click();
+    await cartReady(page, [candle, pick]);
+    assert.deepEqual((await cartItems(page)).map((i) => i.slug), [candle, pick]);
+    assert.ok((await readRecommendations(cart)).every((r) => r.slug !== candle && r.slug !== pick));
+
+    assertNoProblems(problems);
+  } finally {
+    await context.close();
+  }
+});
+
+test('category and price filters on a product\'s recommendations; an invalid range shows the API\'s message', { timeout: TIMEOUT }, async () => {
+  const { context, page, problems } = await openPage();
+  try {
+    const product = 'aeroglide-running-shoes';
+    const path = `/products/${product}/recommendations`;
+    const isDetailRequest = (test) => (response) => {
+      const url = new URL(response.url());
+      return url.pathname === path && test(url, response);
+    };
+    await page.goto(DEMO + '?product=' + product);
+    await settled(page, 'detail');
+    const detail = page.locator('[data-testid="detail"]');
+    const unfiltered = await readRecommendations(detail);
+    assert.equal(unfiltered.length, 8);
+
+    // The form: labelled inputs, one checkbox per category of the catalog.
+    const offered = await detail.locator('input[name="category"]').evaluateAll((boxes) => boxes.map((b) => b.value));
+    for (const slug of ['books', 'clothing', 'coffee-tea', 'electronics', 'home', 'kitchen', 'outdoor', 'shoes']) {
+      assert.ok(offered.includes(slug), `the category filter offers ${slug}: ${offered}`);
+    }
+    const min = page.getByLabel('Min', { exact: true });
+    const max = page.getByLabel('Max', { exact: true });
+    assert.equal(await min.getAttribute('type'), 'number');
+    assert.equal(await max.getAttribute('type'), 'number');
+
+    // Shoes or clothing, $40 to $120: some of the unfiltered answer fails that.
+    const categories = ['clothing', 'shoes'];
+    const low = 4000;
+    const high = 12000;
+    const passes = (r) => categories.includes(r.categorySlug) && r.cents >= low && r.cents <= high;
+    assert.ok(unfiltered.some((r) => !passes(r)), 'the filters have something to remove');
+
+    await page.getByRole('checkbox', { name: 'Shoes', exact: true }).check();
+    await page.getByRole('checkbox', { name: 'Clothing', exact: true }).check();
+    await min.fill('40');
+    await max.fill('120');
+    const [filtered] = await Promise.all([
+      page.waitForResponse(isDetailRequest((url) => url.searchParams.has('category'))),
+      page.getByRole('button', { name: 'Apply filters' }).click(),
+    ]);
+    await settled(page, 'detail');
+    assert.equal(await page.locator('#app').getAttribute('data-state'), 'ready');
+    const asked = new URL(filtered.url());
+    assert.deepEqual(asked.searchParams.get('category').split(',').sort(), categories);
+    assert.equal(asked.searchParams.get('min_price'), String(low), 'dollars are sent as cents');
+    assert.equal(asked.searchParams.get('max_price'), String(high));
+    assert.equal(new URL(page.url()).searchParams.get('min_price'), String(low), 'the filters are in the URL');
+
+    const recs = await readRecommendations(detail);
+    assert.ok(recs.length >= 1, 'something passes the filters');
+    for (const rec of recs) {
+      assertScore(rec);
+      assert.ok(categories.includes(rec.categorySlug), `${rec.slug} is in ${rec.categorySlug}`);
+      assert.ok(['Shoes', 'Clothing'].includes(rec.category), `${rec.slug} shows the category "${rec.category}"`);
+      const cents = centsOf(rec.price);
+      assert.equal(cents, rec.cents);
+      assert.ok(cents >= low && cents <= high, `${rec.slug} costs ${rec.price}, within $40.00..$120.00`);
+    }
+    const answer = await apiAnswer(asked.pathname + asked.search);
+    assert.deepEqual(recs.map((r) => r.slug), answer.body.recommendations.map((r) => r.slug), 'the API\'s filtered ranking');
+    assert.match(await detail.locator('[data-testid="filter-summary"]').textContent(), /Clothing or Shoes, \$40\.00 to \$120\.00/);
+
+    // A reload keeps the filters in the form and in the answer.
+    await page.reload();
+    await settled(page, 'detail');
+    assert.equal(await min.inputValue(), '40');
+    assert.equal(await max.inputValue(), '120');
+    assert.ok(await page.getByRole('checkbox', { name: 'Shoes', exact: true }).isChecked());
+    assert.ok(await page.getByRole('checkbox', { name: 'Clothing', exact: true }).isChecked());
+    assert.ok(!await page.getByRole('checkbox', { name: 'Books', exact: true }).isChecked());
+    assert.deepEqual((await readRecommendations(detail)).map((r) => r.slug), recs.map((r) => r.slug));
+
+    // min > max: the API refuses it, and the page shows its message.
+    await min.fill('150');
+    await max.fill('20');
+    const [refused] = await Promise.all([
+      page.waitForResponse(isDetailRequest((url, response) => response.status() === 400)),
+      page.getByRole('button', { name: 'Apply filters' }).click(),
+    ]);
+    await settled(page, 'detail');
+    assert.equal(await page.locator('#app').getAttribute('data-state'), 'error');
+    const refusal = await refused.json();
+    assert.equal(refusal.error, 'invalid min_price: greater than max_price');
+    const error = detail.locator('[data-testid="error"]');
+    assert.equal(await error.count(), 1);
+    assert.ok(await error.isVisible(), 'the error is visible');
+    assert.equal(await error.getAttribute('data-status'), '400');
+    assert.equal(await error.getAttribute('role'), 'alert');
+    assert.equal(await error.locator('[data-testid="error-message"]').textContent(), refusal.error);
+    assert.equal(await detail.locator('[data-testid="recommendation"]').count(), 0, 'no stale recommendations');
+    assert.equal((await page.locator('[data-testid="detail-title"]').textContent()).trim(), 'AeroGlide Running Shoes');
+    assert.equal(await min.getAttribute('aria-invalid'), 'true');
+    assert.equal(await max.getAttribute('aria-invalid'), 'true');
+
+    // An amount that is no dollars and cents is refused before any request.
+    let requests = 0;
+    page.on('request', (r) => { if (new URL(r.url()).pathname === path) requests++; });
+    await min.fill('1.999');
+    await max.fill('');
+    await page.getByRole('button', { name: 'Apply filters' }).click();
+    assert.match(await detail.locator('[data-testid="error-message"]').textContent(), /min price: enter an amount in dollars/);
+    assert.equal(requests, 0);
+
+    // Clear: no filters, the unfiltered answer again.
+    await Promise.all([
+      page.waitForResponse(isDetailRequest((url) => !url.searchParams.has('category') && !url.searchParams.has('min_price'))),
+      page.getByRole('button', { name: 'Clear' }).click(),
+    ]);
+    await settled(page, 'detail');
+    assert.equal(await page.locator('#app').getAttribute('data-state'), 'ready');
+    assert.deepEqual((await readRecommendations(detail)).map((r) => r.slug), unfiltered.map((r) => r.slug));
+    assert.equal(new URL(page.url()).searchParams.get('category'), null);
+    assert.equal(await min.getAttribute('aria-invalid'), null);
+
+    // The browser's back button returns to the refused range, then to the
+    // filters before it.
+    await page.goBack();
+    await page.waitForSelector('#app[data-view="detail"][data-state="error"]', { state: 'attached' });
+    assert.equal(new URL(page.url()).searchParams.get('min_price'), '15000');
+    assert.equal(await min.inputValue(), '150');
+    await page.goBack();
+    await page.waitForSelector('#app[data-view="detail"][data-state="ready"]', { state: 'attached' });
+    assert.equal(await min.inputValue(), '40');
+    assert.deepEqual((await readRecommendations(detail)).map((r) => r.slug), recs.map((r) => r.slug));
+
+    assertNoProblems(problems, [400]);
+  } finally {
+    await context.close();
+  }
+});
+
+test('a link with an invalid filter shows the API\'s message under the product', { timeout: TIMEOUT }, async () => {
+  const { context, page, problems } = await openPage();
+  try {
+    await page.goto(DEMO + '?product=lavender-soy-candle&category=home&max_price=12.50');
+    await settled(page, 'detail');
+    assert.equal(await page.locator('#app').getAttribute('data-state'), 'error');
+    assert.equal((await page.locator('[data-testid="detail-title"]').textContent()).trim(), 'Lavender Soy Candle');
+    assert.equal(await page.locator('[data-testid="error"]').getAttribute('data-status'), '400');
+    assert.equal(await page.locator('[data-testid="error-message"]').textContent(),
+      'invalid max_price: expected one integer from 0 to 2147483647');
+    assert.ok(await page.getByRole('checkbox', { name: 'Home & Living', exact: true }).isChecked());
+    assert.equal(await page.getByLabel('Max', { exact: true }).getAttribute('aria-invalid'), 'true');
+    assertNoProblems(problems, [400]);
+  } finally {
+    await context.close();
+  }
+});
+
+// axe-core's WCAG 2 A and AA rules on the page as it is now.
+async function assertAccessible(page, where) {
+  await page.addScriptTag({ content: AXE_SOURCE });
+  const violations = await page.evaluate(async () => {
+    const result = await window.axe.run(document, { runOnly: { type: 'tag', values: ['wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa'] } });
+    return result.violations.map((v) => ({ id: v.id, help: v.help, nodes: v.nodes.map((n) => n.target.join(' ')) }));
+  });
+  assert.deepEqual(violations, [], `accessibility violations on ${where}`);
+}
+
+test('the cart, the filters and their errors pass axe-core\'s WCAG 2 AA rules', { timeout: TIMEOUT }, async () => {
   const { context, page, problems } = await openPage();
   try {
     await page.goto(DEMO);
     await settled(page, 'home');
+    await page.locator('[data-testid="product-card"][data-slug="lavender-soy-candle"] [data-testid="add-to-cart"]').click();
+    await page.locator('[data-testid="product-card"][data-slug="cast-iron-skillet-10-inch"] [data-testid="add-to-cart"]').click();
+    await cartReady(page, ['lavender-soy-candle', 'cast-iron-skillet-10-inch']);
+    await assertAccessible(page, 'the home page with a cart');
+
+    await page.goto(DEMO + '?product=cast-iron-skillet-10-inch&category=kitchen,home&min_price=1000&max_price=6000');
+    await settled(page, 'detail');
+    await cartReady(page, ['lavender-soy-candle', 'cast-iron-skillet-10-inch']);
+    assert.equal(await page.locator('#app').getAttribute('data-state'), 'ready');
+    await assertAccessible(page, 'a filtered detail view');
+
+    await page.goto(DEMO + '?product=cast-iron-skillet-10-inch&min_price=6000&max_price=1000');
+    await page.waitForSelector('#app[data-view="detail"][data-state="error"]', { state: 'attached' });
+    await assertAccessible(page, 'a refused filter');
+    assertNoProblems(problems, [400]);
+  } finally {
+    await context.close();
+  }
+});
+
+test('screenshot of a product with filters and a cart', { timeout: TIMEOUT, skip: SCREENSHOT ? false : 'RECS_DEMO_SCREENSHOT is not set' }, async () => {
+  const { context, page, problems } = await openPage();
+  try {
+    await page.goto(DEMO);
+    await settled(page, 'home');
+    for (const slug of ['aeroglide-running-shoes', '2-person-backpacking-tent']) {
+      await page.locator(`[data-testid="product-card"][data-slug="${slug}"] [data-testid="add-to-cart"]`).click();
+    }
+    await page.goto(DEMO + '?product=merino-wool-base-layer-top&category=clothing,outdoor&min_price=2000&max_price=15000');
+    await settled(page, 'detail');
+    await cartReady(page, ['aeroglide-running-shoes', '2-person-backpacking-tent']);
+    assert.equal(await page.locator('#app').getAttribute('data-state'), 'ready');
     const path = resolve(SCREENSHOT);
     mkdirSync(dirname(path), { recursive: true });
     await page.screenshot({ path, fullPage: true });

@@ -11,7 +11,8 @@
 #      a last line "e2e: N passed, N failed";
 #   5. always stops the server (SIGTERM) and destroys the database.
 #
-# Environment: RECS_DEMO_SCREENSHOT=PATH also writes a PNG of the home page;
+# Environment: RECS_DEMO_SCREENSHOT=PATH also writes a PNG of the demo with a
+# cart and filters (RECS_DEMO_SCREENSHOT=docs/demo.png makes the README's);
 # RECS_BIN=PATH tests another binary than build/recs.
 set -euo pipefail
 
@@ -44,7 +45,7 @@ command -v node >/dev/null || { log "node is missing (Node.js 20 or newer)"; exi
 node_major=$(node -p 'process.versions.node.split(".")[0]')
 ((node_major >= 20)) || { log "node $(node --version) is too old: playwright-core needs Node.js 20 or newer"; exit 1; }
 
-if [[ ! -d tests/e2e/node_modules/playwright-core ]]; then
+if [[ ! -d tests/e2e/node_modules/playwright-core || ! -d tests/e2e/node_modules/axe-core ]]; then
   log "installing the npm dependencies of tests/e2e"
   npm ci --prefix tests/e2e --no-audit --no-fund --loglevel=error
 fi
