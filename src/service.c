@@ -49,6 +49,7 @@ struct recs_service {
     struct refresh_gate gate;
     pthread_mutex_t current_lock;
     struct recs_catalog *current; /* holds one reference; NULL before the first load */
+    atomic_bool loaded;           /* a snapshot was published once: ready */
     struct recs_answers *answers; /* rendered answers; NULL with the cache off */
     atomic_uint inflight;
     atomic_bool stopping;
@@ -134,6 +135,7 @@ static void publish(struct recs_service *svc, struct recs_catalog *c)
     old = svc->current;
     svc->current = c;
     pthread_mutex_unlock(&svc->current_lock);
+    atomic_store(&svc->loaded, true);
     recs_catalog_unref(old);
 }
 
@@ -229,13 +231,36 @@ static recs_db_status apply_changes(struct recs_service *svc, struct recs_catalo
 }
 
 /* One refresh: the current snapshot brought up to date and published. */
+/* Drops the current snapshot (readiness stays: a catalog was loaded). */
+static void unpublish(struct recs_service *svc)
+{
+    struct recs_catalog *old;
+
+    pthread_mutex_lock(&svc->current_lock);
+    old = svc->current;
+    svc->current = NULL;
+    pthread_mutex_unlock(&svc->current_lock);
+    recs_catalog_unref(old);
+}
+
 static recs_db_status refresh(struct recs_service *svc, unsigned threads)
 {
     struct recs_catalog *snap = current_ref(svc), *next = NULL;
     recs_db_status status = RECS_DB_OK;
 
-    if (snap != NULL && recs_catalog_snapshot(snap) != NULL)
+    if (snap != NULL && recs_catalog_snapshot(snap) != NULL) {
         status = apply_changes(svc, snap, &next);
+        if (status == RECS_DB_OK && next == NULL) {
+            /* A whole new read of a tracked catalog shares nothing with the
+             * old copy, and every request waits for this refresh anyway:
+             * let the old copy go first (the requests still scoring it
+             * hold it until they finish), so that memory never holds two
+             * whole catalogs. */
+            recs_catalog_unref(snap);
+            snap = NULL;
+            unpublish(svc);
+        }
+    }
     if (status == RECS_DB_OK && next == NULL)
         status = load_everything(svc, snap, threads, &next);
     if (status == RECS_DB_OK && next != snap)
@@ -284,11 +309,18 @@ static recs_db_status fresh_snapshot(struct recs_service *svc, unsigned threads,
 
     if (!svc->opts.cache)
         return load_everything(svc, NULL, threads, out);
-    status = fresh_refresh(svc, threads);
-    if (status != RECS_DB_OK)
-        return status;
-    *out = current_ref(svc);
-    return *out != NULL ? RECS_DB_OK : RECS_DB_ERROR;
+    /* A refresh that reads everything lets the old snapshot go first; one
+     * that starts between ours and the moment we take the result leaves
+     * none for a moment, and the next refresh waits for it to finish. */
+    for (int attempt = 0; attempt < 3; attempt++) {
+        status = fresh_refresh(svc, threads);
+        if (status != RECS_DB_OK)
+            return status;
+        *out = current_ref(svc);
+        if (*out != NULL)
+            return RECS_DB_OK;
+    }
+    return RECS_DB_UNAVAILABLE;
 }
 
 int recs_service_error(unsigned status, const char *message, struct recs_reply *reply)
@@ -436,7 +468,6 @@ int recs_service_warm(struct recs_service *svc)
 
 int recs_service_ready(struct recs_service *svc, struct recs_reply *reply)
 {
-    struct recs_catalog *snap;
     recs_db_status status;
 
     if (atomic_load(&svc->stopping))
@@ -445,10 +476,8 @@ int recs_service_ready(struct recs_service *svc, struct recs_reply *reply)
     if (status != RECS_DB_OK)
         return db_error_reply(status == RECS_DB_TIMEOUT ? RECS_DB_UNAVAILABLE : status, reply);
     /* A replica that would first spend seconds loading must get no traffic. */
-    snap = svc->opts.cache ? current_ref(svc) : NULL;
-    if (svc->opts.cache && snap == NULL)
+    if (svc->opts.cache && !atomic_load(&svc->loaded))
         return recs_service_error(503, "catalog not loaded yet", reply);
-    recs_catalog_unref(snap);
     memset(reply, 0, sizeof(*reply));
     reply->status = 200;
     reply->content_type = "application/json";
