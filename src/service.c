@@ -50,6 +50,11 @@ struct recs_service {
     pthread_mutex_t current_lock;
     struct recs_catalog *current; /* holds one reference; NULL before the first load */
     atomic_bool loaded;           /* a snapshot was published once: ready */
+    /* Where the current snapshot stands when a refresh found nothing newer:
+     * the later database snapshot it asked under, so the next question
+     * covers only what came after it. NULL: the snapshot's own. Only
+     * refreshes touch it, one at a time. */
+    char *since;
     struct recs_answers *answers; /* rendered answers; NULL with the cache off */
     atomic_uint inflight;
     atomic_bool stopping;
@@ -101,6 +106,7 @@ void recs_service_destroy(struct recs_service *svc)
     if (svc == NULL)
         return;
     recs_catalog_unref(svc->current);
+    free(svc->since);
     recs_answers_destroy(svc->answers);
     pthread_cond_destroy(&svc->gate.finished_cond);
     pthread_mutex_destroy(&svc->gate.lock);
@@ -195,7 +201,8 @@ static recs_db_status apply_changes(struct recs_service *svc, struct recs_catalo
     *out = NULL;
     if (status != RECS_DB_OK)
         return status;
-    status = recs_db_load_changes(conn, recs_catalog_snapshot(snap), &rows);
+    status = recs_db_load_changes(
+        conn, svc->since != NULL ? svc->since : recs_catalog_snapshot(snap), &rows);
     recs_db_release(svc->opts.db, conn);
     if (status != RECS_DB_OK)
         return status;
@@ -205,7 +212,12 @@ static recs_db_status apply_changes(struct recs_service *svc, struct recs_catalo
         recs_db_rows_free(&rows);
         return RECS_DB_OK;
     }
-    if (rows.count == 0) { /* nothing new: keep the snapshot, and its place */
+    if (rows.count == 0) { /* nothing new: keep the snapshot, now standing here */
+        char *since = strdup(rows.snapshot);
+        if (since != NULL) {
+            free(svc->since);
+            svc->since = since;
+        }
         recs_db_rows_free(&rows);
         recs_catalog_ref(snap);
         *out = snap;
@@ -263,8 +275,11 @@ static recs_db_status refresh(struct recs_service *svc, unsigned threads)
     }
     if (status == RECS_DB_OK && next == NULL)
         status = load_everything(svc, snap, threads, &next);
-    if (status == RECS_DB_OK && next != snap)
+    if (status == RECS_DB_OK && next != snap) {
+        free(svc->since); /* the new snapshot stands where it was read */
+        svc->since = NULL;
         publish(svc, next);
+    }
     recs_catalog_unref(next);
     recs_catalog_unref(snap);
     return status;
