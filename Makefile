@@ -6,6 +6,7 @@
 #   make test       the whole test suite (unit, valgrind, sanitizers,
 #                   integration against a real PostgreSQL)
 #   make bench      kernel microbenchmark and HTTP benchmark
+#   make bench-live the HTTP benchmark while a writer changes the catalog
 #   make openapi    lint docs/openapi.yaml, check real responses against it
 #   make format     clang-format every source file
 #
@@ -57,7 +58,7 @@ INTEG_BIN := $(INTEG_SRC:tests/integration/%.c=$(BUILD)/tests/integration_%)
 TOOL_SRC := $(wildcard bench/*.c)
 TOOL_BIN := $(TOOL_SRC:bench/%.c=$(BUILD)/%)
 
-.PHONY: all run test unit bench fuzz soak overload hostile e2e deploy-check openapi format lint deps clean
+.PHONY: all run test unit bench bench-live fuzz soak overload hostile e2e deploy-check openapi format lint deps clean
 all: $(BUILD)/recs $(UNIT_BIN) $(INTEG_BIN) $(TOOL_BIN)
 
 # The hashing and comparison kernels are the hot loop: give them -O3.
@@ -116,6 +117,12 @@ unit: $(UNIT_BIN)
 bench: deps
 	@$(MAKE) --no-print-directory all
 	@scripts/bench.sh
+
+# Reads while about 10 single-row transactions per second change the catalog
+# (BENCH_SIZES, BENCH_SECONDS: scripts/bench-live.sh).
+bench-live: deps
+	@$(MAKE) --no-print-directory $(BUILD)/recs
+	@scripts/bench-live.sh
 
 # Coverage-guided fuzzing of the request path (FUZZ_SECONDS per harness).
 fuzz: deps

@@ -1,10 +1,11 @@
-# loadlib.sh: sourced by bench.sh, soak.sh and overload.sh. A throwaway
-# PostgreSQL with the demo catalog, the service on a free port, and one
-# cleanup that stops both.
+# loadlib.sh: sourced by bench.sh, bench-live.sh, soak.sh and overload.sh.
+# A throwaway PostgreSQL with the demo catalog, the service on a free port,
+# and one cleanup that stops both.
 #   demo_database NAME     pgdir, DATABASE_URL (exported), $pgdir/slugs
 #   start_service [VAR=VALUE ...]
 #                          build/recs with those settings on a free port;
 #                          sets srv (pid) and port, waits for /readyz
+#                          (polled every $ready_poll seconds, default 0.005)
 #   stop_service           SIGTERM and wait; returns the exit status
 # The EXIT trap kills what is left (also $wrkpid if the caller sets it).
 export OMP_WAIT_POLICY=${OMP_WAIT_POLICY:-passive}
@@ -32,7 +33,7 @@ start_service() {
   srv=$!
   until curl -fs "localhost:$port/readyz" >/dev/null 2>&1; do
     kill -0 "$srv" 2>/dev/null || { echo "the service did not start:" >&2; cat "$pgdir/server.log" >&2; return 1; }
-    sleep 0.005
+    sleep "${ready_poll:-0.005}"
   done
 }
 
