@@ -7,6 +7,12 @@
 #                   integration against a real PostgreSQL)
 #   make bench      kernel microbenchmark and HTTP benchmark
 #   make bench-live the HTTP benchmark while a writer changes the catalog
+#   make bench-queries  storefront queries (filters + exclusions, a 5-product
+#                   cart, offset=1000) against the plain request, 100,000
+#                   products (BENCH_SIZE, BENCH_SECONDS, BENCH_ROUNDS)
+#   make bench-ceiling  recs against nginx serving the same answer as a
+#                   static file (installs nginx-light; BENCH_ROUNDS,
+#                   BENCH_SECONDS, BENCH_STRACE=1)
 #   make openapi    lint docs/openapi.yaml, check real responses against it
 #   make format     clang-format every source file
 #
@@ -58,7 +64,7 @@ INTEG_BIN := $(INTEG_SRC:tests/integration/%.c=$(BUILD)/tests/integration_%)
 TOOL_SRC := $(wildcard bench/*.c)
 TOOL_BIN := $(TOOL_SRC:bench/%.c=$(BUILD)/%)
 
-.PHONY: all run test unit bench bench-live fuzz soak overload hostile e2e deploy-check openapi format lint deps clean
+.PHONY: all run test unit bench bench-live bench-queries bench-ceiling fuzz soak overload hostile e2e deploy-check openapi format lint deps clean
 all: $(BUILD)/recs $(UNIT_BIN) $(INTEG_BIN) $(TOOL_BIN)
 
 # The hashing and comparison kernels are the hot loop: give them -O3.
@@ -123,6 +129,17 @@ bench: deps
 bench-live: deps
 	@$(MAKE) --no-print-directory $(BUILD)/recs
 	@scripts/bench-live.sh
+
+# Storefront queries against the plain request (issue 9's cost targets).
+bench-queries: deps
+	@$(MAKE) --no-print-directory $(BUILD)/recs
+	@scripts/bench-queries.sh
+
+# recs against nginx on the same bytes (issue 11's ceiling); nginx only here.
+bench-ceiling:
+	@RECS_DEPS_EXTRA="$(strip $(RECS_DEPS_EXTRA) nginx-light)" scripts/deps.sh
+	@$(MAKE) --no-print-directory $(BUILD)/recs
+	@scripts/bench-ceiling.sh
 
 # Coverage-guided fuzzing of the request path (FUZZ_SECONDS per harness).
 fuzz: deps
