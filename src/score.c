@@ -177,6 +177,7 @@ struct targets_job {
     const size_t *targets; /* those with a signature: the others match nothing */
     size_t ntargets;
     const uint64_t *eligible;
+    size_t candidates; /* bits set in eligible */
     size_t want;
     unsigned threads;
     uint32_t *matches; /* count(c) slots: the sums over the targets */
@@ -328,8 +329,9 @@ static int score_with_index(struct targets_job *t)
         }
     }
     /* An increment costs about as much as scanning INDEX_VS_SCAN ids from
-     * memory. */
-    if (hits * INDEX_VS_SCAN >= b->count * b->k * t->ntargets) {
+     * memory, and a scan compares the candidates only: when the filters
+     * leave few of them, comparing those beats counting the catalog. */
+    if (hits * INDEX_VS_SCAN >= t->candidates * b->k * t->ntargets) {
         exact_scores(t, 0, 0);
         return 0;
     }
@@ -351,12 +353,23 @@ static int score_with_index(struct targets_job *t)
     if (sample_threshold(t, &theta) != 0)
         return -1;
     /* Half of theta balances the increments saved against the products
-     * checked, shared out evenly over the targets. */
+     * checked. Every list left out costs at most one match whichever target
+     * it belongs to, so the budget goes to the longest lists of all. */
     budget = theta > 1 ? (theta - 1) / 2 : 0;
-    for (size_t j = 0; j < t->ntargets; j++) {
-        skip[j] = (uint32_t)(budget / t->ntargets);
-        skip[j] = skip[j] > b->k ? b->k : skip[j];
-        skipped += skip[j];
+    for (; skipped < budget; skipped++) {
+        size_t longest = t->ntargets;
+        uint32_t len = 0;
+        for (size_t j = 0; j < t->ntargets; j++) {
+            const struct position *ordered = t->positions + (j * 2 + 1) * b->k;
+            if (skip[j] < b->k && (longest == t->ntargets ||
+                                   ordered[b->k - 1 - skip[j]].len > len)) {
+                longest = j;
+                len = ordered[b->k - 1 - skip[j]].len;
+            }
+        }
+        if (longest == t->ntargets)
+            break;
+        skip[longest]++;
     }
     if (count_targets(t, skip, hits) != 0)
         return -1;
@@ -370,7 +383,7 @@ static int score_with_index(struct targets_job *t)
 /* Sums of the targets' matches over the eligible candidates. */
 static int score_signed(const struct recs_catalog *c, const struct recs_minhash *mh,
                         const struct recs_score_query *q, const uint64_t *eligible,
-                        unsigned threads, uint32_t *matches)
+                        size_t candidates, unsigned threads, uint32_t *matches)
 {
     size_t with_tokens[RECS_SCORE_TARGETS_MAX], n = 0;
     uint32_t k = c->base->k;
@@ -378,6 +391,7 @@ static int score_signed(const struct recs_catalog *c, const struct recs_minhash 
                             .mh = mh,
                             .targets = with_tokens,
                             .eligible = eligible,
+                            .candidates = candidates,
                             .want = q->want,
                             .threads = threads,
                             .matches = matches};
@@ -579,14 +593,17 @@ int recs_score_rank(const struct recs_catalog *catalog, const struct recs_minhas
     uint64_t *own = query->eligible == NULL ? default_candidates(catalog, query) : NULL;
     const uint64_t *eligible = query->eligible != NULL ? query->eligible : own;
     uint32_t *matches = malloc((n ? n : 1) * sizeof(*matches));
+    size_t candidates = 0;
     int rc = -1;
 
     threads = threads ? threads : 1;
     if (eligible == NULL || matches == NULL || query->ntargets == 0 ||
         query->ntargets > RECS_SCORE_TARGETS_MAX)
         goto out;
+    for (size_t w = 0; w < (n + 63) / 64; w++)
+        candidates += (size_t)__builtin_popcountll(eligible[w]);
     rc = recs_catalog_has_signatures(catalog)
-             ? score_signed(catalog, mh, query, eligible, threads, matches)
+             ? score_signed(catalog, mh, query, eligible, candidates, threads, matches)
              : sign_and_compare(catalog, mh, query, eligible, threads, matches);
     if (rc == 0)
         *count = select_best(catalog, eligible, matches, query->want, out);
