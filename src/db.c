@@ -328,8 +328,7 @@ static PGconn *connect_session(struct recs_db *db)
                        pg ? PQerrorMessage(pg) : "out of memory");
         goto fail;
     }
-    res =
-        await_result(pg, PQsendQuery(pg, db->session_setup), db->query_timeout_ms, &timed_out);
+    res = await_result(pg, PQsendQuery(pg, db->session_setup), db->query_timeout_ms, &timed_out);
     if (PQresultStatus(res) != PGRES_COMMAND_OK) {
         recs_log_error("db_connect", "setting up the session failed: %s",
                        timed_out ? "no answer in time" : PQerrorMessage(pg));

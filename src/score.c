@@ -361,8 +361,8 @@ static int score_with_index(struct targets_job *t)
         uint32_t len = 0;
         for (size_t j = 0; j < t->ntargets; j++) {
             const struct position *ordered = t->positions + (j * 2 + 1) * b->k;
-            if (skip[j] < b->k && (longest == t->ntargets ||
-                                   ordered[b->k - 1 - skip[j]].len > len)) {
+            if (skip[j] < b->k &&
+                (longest == t->ntargets || ordered[b->k - 1 - skip[j]].len > len)) {
                 longest = j;
                 len = ordered[b->k - 1 - skip[j]].len;
             }
