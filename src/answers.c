@@ -25,16 +25,21 @@ struct slot {
 
 struct recs_answers {
     pthread_mutex_t locks[SHARDS];
-    struct slot slots[RECS_ANSWERS_SLOTS];
+    unsigned nslots;
+    struct slot *slots;
 };
 
-int recs_answers_create(struct recs_answers **out)
+int recs_answers_create(unsigned slots, struct recs_answers **out)
 {
     struct recs_answers *a = calloc(1, sizeof(*a));
     unsigned made = 0;
 
-    if (a == NULL)
-        return -1;
+    if (a == NULL || slots == 0)
+        goto fail;
+    a->nslots = slots;
+    a->slots = calloc(slots, sizeof(*a->slots));
+    if (a->slots == NULL)
+        goto fail;
     for (; made < SHARDS; made++) {
         if (pthread_mutex_init(&a->locks[made], NULL) != 0)
             goto fail;
@@ -44,6 +49,8 @@ int recs_answers_create(struct recs_answers **out)
 fail:
     while (made > 0)
         pthread_mutex_destroy(&a->locks[--made]);
+    if (a != NULL)
+        free(a->slots);
     free(a);
     return -1;
 }
@@ -52,25 +59,27 @@ void recs_answers_destroy(struct recs_answers *answers)
 {
     if (answers == NULL)
         return;
-    for (unsigned i = 0; i < RECS_ANSWERS_SLOTS; i++) {
+    for (unsigned i = 0; i < answers->nslots; i++) {
         free(answers->slots[i].key);
         free(answers->slots[i].body);
     }
+    free(answers->slots);
     for (unsigned i = 0; i < SHARDS; i++)
         pthread_mutex_destroy(&answers->locks[i]);
     free(answers);
 }
 
-static unsigned slot_of(int64_t version, const char *key, size_t key_len)
+static unsigned slot_of(const struct recs_answers *a, int64_t version, const char *key,
+                        size_t key_len)
 {
     uint64_t h = recs_fnv1a64(key, key_len) ^ (uint64_t)version * 0x9e3779b97f4a7c15ull;
-    return (unsigned)(h >> 32) % RECS_ANSWERS_SLOTS;
+    return (unsigned)((h >> 32) % a->nslots);
 }
 
 char *recs_answers_get(struct recs_answers *answers, int64_t version, const char *key,
                        size_t key_len, size_t *len)
 {
-    unsigned s = slot_of(version, key, key_len);
+    unsigned s = slot_of(answers, version, key, key_len);
     struct slot *slot = &answers->slots[s];
     char *copy = NULL;
 
@@ -90,7 +99,7 @@ char *recs_answers_get(struct recs_answers *answers, int64_t version, const char
 void recs_answers_put(struct recs_answers *answers, int64_t version, const char *key,
                       size_t key_len, const char *body, size_t len)
 {
-    unsigned s = slot_of(version, key, key_len);
+    unsigned s = slot_of(answers, version, key, key_len);
     struct slot *slot = &answers->slots[s];
     char *key_copy, *body_copy;
 

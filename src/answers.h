@@ -6,8 +6,9 @@
  * exact: a change to the catalog changes the version, and entries of older
  * versions are never returned (they are overwritten as new answers come).
  *
- * Thread-safe; memory is bounded by RECS_ANSWERS_SLOTS entries of at most
- * RECS_ANSWERS_BODY_MAX bytes each.
+ * Thread-safe; memory is bounded by its number of slots, each holding at
+ * most a key of RECS_ANSWERS_KEY_MAX and a body of RECS_ANSWERS_BODY_MAX
+ * bytes.
  */
 #ifndef RECS_ANSWERS_H
 #define RECS_ANSWERS_H
@@ -16,14 +17,14 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define RECS_ANSWERS_SLOTS 1024u
-#define RECS_ANSWERS_KEY_MAX 512u
+#define RECS_ANSWERS_KEY_MAX 8192u
 #define RECS_ANSWERS_BODY_MAX ((size_t)32 * 1024)
 
 struct recs_answers;
 
-/* Returns 0, or -1 when memory runs out. The caller owns *out. */
-int recs_answers_create(struct recs_answers **out);
+/* A cache of slots answers (>= 1). Returns 0, or -1 when memory runs out.
+ * The caller owns *out. */
+int recs_answers_create(unsigned slots, struct recs_answers **out);
 void recs_answers_destroy(struct recs_answers *answers);
 
 /* The answer stored for (version, key), as a malloc'd copy the caller

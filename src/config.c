@@ -79,6 +79,8 @@ static const struct setting settings[] = {
      3600, "10", "seconds a client may take to read a whole response"},
     {"max_inflight", "RECS_MAX_INFLIGHT", "--max-inflight", KIND_UINT, FIELD(max_inflight), 1,
      10000, "64", "recommendation requests served at once; more get 503"},
+    {"answer_cache", "RECS_ANSWER_CACHE", "--answer-cache", KIND_UINT, FIELD(answer_cache), 0,
+     65536, "1024", "rendered answers kept for repeated queries (0 = none)"},
     {"shutdown_timeout_s", "RECS_SHUTDOWN_TIMEOUT", "--shutdown-timeout", KIND_UINT,
      FIELD(shutdown_timeout_s), 1, 3600, "10", "seconds to drain requests after SIGTERM"},
     {"access_log", "RECS_ACCESS_LOG", "--access-log", KIND_BOOL, FIELD(access_log), 0, 0, "on",

@@ -33,6 +33,7 @@ struct recs_config {
     uint32_t header_timeout_s;      /* RECS_HEADER_TIMEOUT: to send a request head */
     uint32_t send_timeout_s;        /* RECS_SEND_TIMEOUT: to read a response */
     uint32_t max_inflight;          /* RECS_MAX_INFLIGHT: concurrent recommendation requests */
+    uint32_t answer_cache;          /* RECS_ANSWER_CACHE: rendered answers kept, 0 = none */
     uint32_t shutdown_timeout_s;    /* RECS_SHUTDOWN_TIMEOUT: drain limit on SIGTERM */
     bool access_log;                /* RECS_ACCESS_LOG: on|off */
     char cache_control[128];        /* RECS_CACHE_CONTROL: for recommendation responses */

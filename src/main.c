@@ -165,6 +165,7 @@ int main(int argc, char **argv)
         .cache = cfg.cache,
         .score_threads = cfg.score_threads,
         .max_inflight = cfg.max_inflight,
+        .answer_cache = cfg.answer_cache,
     };
     if (recs_service_create(&svc_opts, &svc) != 0) {
         recs_log_error("start", "cannot create the service");

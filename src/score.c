@@ -657,9 +657,9 @@ static uint64_t *query_candidates(const struct recs_catalog *c, const struct rec
     if (bits == NULL)
         return NULL;
     for (size_t i = 0; i < n; i++) {
-        const struct recs_product *p = recs_catalog_product(c, i);
-        if (!recs_catalog_live(c, i) || p->price_cents < q->min_price ||
-            p->price_cents > q->max_price ||
+        const struct recs_product *p =
+            i < c->base->count ? &c->base->products[i] : &c->extras[i - c->base->count]->product;
+        if (catalog_dead(c, i) || p->price_cents < q->min_price || p->price_cents > q->max_price ||
             (q->category_count > 0 && !category_allowed(q, p->category, memo, CATEGORY_MEMO)))
             continue;
         bits[i / 64] |= (uint64_t)1 << (i % 64);

@@ -86,7 +86,8 @@ int recs_service_create(const struct recs_service_options *opts, struct recs_ser
     if (pthread_cond_init(&svc->gate.finished_cond, NULL) != 0)
         goto fail;
     made++;
-    if (svc->opts.cache && recs_answers_create(&svc->answers) != 0)
+    if (svc->opts.cache && svc->opts.answer_cache > 0 &&
+        recs_answers_create(svc->opts.answer_cache, &svc->answers) != 0)
         goto fail;
     *out = svc;
     return 0;

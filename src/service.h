@@ -27,6 +27,7 @@ struct recs_service_options {
     bool cache;              /* keep the snapshot between requests */
     unsigned score_threads;  /* largest OpenMP team for one request */
     unsigned max_inflight;   /* recommendation requests at once; more get 503 */
+    unsigned answer_cache;   /* rendered answers kept (answers.h); 0: none */
 };
 
 /* A response: HTTP status and a malloc'd body the caller frees. retry_after

@@ -81,6 +81,8 @@ static const struct setting settings[] = {
      3600, "10"},
     {"max_inflight", "RECS_MAX_INFLIGHT", "--max-inflight", UINT, FIELD(max_inflight), 1, 10000,
      "64"},
+    {"answer_cache", "RECS_ANSWER_CACHE", "--answer-cache", UINT, FIELD(answer_cache), 0, 65536,
+     "1024"},
     {"shutdown_timeout_s", "RECS_SHUTDOWN_TIMEOUT", "--shutdown-timeout", UINT,
      FIELD(shutdown_timeout_s), 1, 3600, "10"},
     {"access_log", "RECS_ACCESS_LOG", "--access-log", BOOL, FIELD(access_log), 0, 0, "on"},

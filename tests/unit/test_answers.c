@@ -21,7 +21,7 @@ static void test_same_version_and_key_only(void **state)
     char *got;
 
     (void)state;
-    assert_int_equal(recs_answers_create(&a), 0);
+    assert_int_equal(recs_answers_create(1024, &a), 0);
     assert_null(recs_answers_get(a, 7, "/p/a?limit=3", 12, &len));
     recs_answers_put(a, 7, "/p/a?limit=3", 12, "{\"x\":1}", 7);
     got = recs_answers_get(a, 7, "/p/a?limit=3", 12, &len);
@@ -52,7 +52,7 @@ static void test_limits(void **state)
     assert_non_null(body);
     memset(key, 'k', RECS_ANSWERS_KEY_MAX + 1);
     memset(body, 'b', RECS_ANSWERS_BODY_MAX + 1);
-    assert_int_equal(recs_answers_create(&a), 0);
+    assert_int_equal(recs_answers_create(1024, &a), 0);
     recs_answers_put(a, 1, key, RECS_ANSWERS_KEY_MAX + 1, "{}", 2);
     assert_null(recs_answers_get(a, 1, key, RECS_ANSWERS_KEY_MAX + 1, &len));
     recs_answers_put(a, 1, "q", 1, body, RECS_ANSWERS_BODY_MAX + 1);
@@ -62,6 +62,7 @@ static void test_limits(void **state)
     assert_non_null(got);
     assert_int_equal(len, RECS_ANSWERS_BODY_MAX);
     free(got);
+    assert_int_equal(recs_answers_create(0, &(struct recs_answers *){NULL}), -1);
     /* many more answers than slots: memory stays bounded, the newest hold */
     for (int i = 0; i < 5000; i++) {
         char k[32];

@@ -85,6 +85,7 @@ static void test_defaults(void **state)
     assert_int_equal(c.header_timeout_s, 5);
     assert_int_equal(c.send_timeout_s, 10);
     assert_int_equal(c.max_inflight, 64);
+    assert_int_equal(c.answer_cache, 1024);
     assert_int_equal(c.shutdown_timeout_s, 10);
     assert_true(c.access_log);
 }
