@@ -47,8 +47,8 @@ struct recs_catalog; /* a snapshot */
  * nothing: callers hash the texts themselves). When previous holds exactly
  * the same rows, its data is shared instead of rebuilt. Returns 0, or -1
  * when memory runs out or a row is malformed. The caller owns *out. */
-int recs_catalog_build(const struct recs_minhash *mh, const struct recs_rows *rows,
-                       bool signatures, const struct recs_catalog *previous, unsigned threads,
+int recs_catalog_build(const struct recs_minhash *mh, const struct recs_rows *rows, bool signatures,
+                       const struct recs_catalog *previous, unsigned threads,
                        struct recs_catalog **out);
 
 typedef enum {

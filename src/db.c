@@ -60,8 +60,18 @@ enum statement { STMT_PING, STMT_CATALOG_TRACKED, STMT_CATALOG, STMT_CHANGES };
  * description, price_cents, category slug, and the tracked ones a header
  * row (id NULL) with the snapshot, the identity and whether to reload. One
  * statement, so the rows and the snapshot they are read under agree. */
-enum { COL_ID, COL_SLUG, COL_TITLE, COL_DESCRIPTION, COL_PRICE, COL_CATEGORY, COL_SNAPSHOT,
-       COL_IDENTITY, COL_RELOAD, NCOLS };
+enum {
+    COL_ID,
+    COL_SLUG,
+    COL_TITLE,
+    COL_DESCRIPTION,
+    COL_PRICE,
+    COL_CATEGORY,
+    COL_SNAPSHOT,
+    COL_IDENTITY,
+    COL_RELOAD,
+    NCOLS
+};
 
 static const struct {
     const char *name, *sql;
@@ -602,7 +612,8 @@ static int rows_from_result(PGresult *res, struct recs_rows *out)
             r->title_len = (size_t)PQgetlength(res, i, COL_TITLE);
             r->description = PQgetvalue(res, i, COL_DESCRIPTION);
             r->description_len = (size_t)PQgetlength(res, i, COL_DESCRIPTION);
-            r->category = PQgetisnull(res, i, COL_CATEGORY) ? NULL : PQgetvalue(res, i, COL_CATEGORY);
+            r->category =
+                PQgetisnull(res, i, COL_CATEGORY) ? NULL : PQgetvalue(res, i, COL_CATEGORY);
         }
         if (out->count > 0 && r->id <= out->rows[out->count - 1].id)
             sorted = false;

@@ -292,8 +292,8 @@ size_t recs_metrics_render(const struct recs_metrics_gauges *gauges, char *buf, 
 
     counter(&o, "recs_scoring_candidates_total", "Candidate products compared while scoring.",
             &m.scoring_candidates);
-    counter(&o, "recs_catalog_refreshes_total", "Snapshot refreshes from the database (change sets and full reads).",
-            &m.refreshes);
+    counter(&o, "recs_catalog_refreshes_total",
+            "Snapshot refreshes from the database (change sets and full reads).", &m.refreshes);
     header(&o, "recs_catalog_refresh_seconds_total", "counter",
            "Time spent rebuilding signature snapshots.");
     emit(&o, "recs_catalog_refresh_seconds_total ");
@@ -306,9 +306,10 @@ size_t recs_metrics_render(const struct recs_metrics_gauges *gauges, char *buf, 
             &m.db_errors);
     counter(&o, "recs_overload_rejections_total",
             "Requests refused because the service was at its limit.", &m.overload_rejections);
-    counter(&o, "recs_catalog_changes_total",
-            "Catalog changes seen: change sets read from the database, and whole reads they asked for.",
-            &m.catalog_changes);
+    counter(
+        &o, "recs_catalog_changes_total",
+        "Catalog changes seen: change sets read from the database, and whole reads they asked for.",
+        &m.catalog_changes);
     header(&o, "recs_http_connections", "gauge", "HTTP connections open.");
     emit(&o, "recs_http_connections %" PRIu32 "\n",
          atomic_load_explicit(&m.http_connections, memory_order_relaxed));

@@ -16,9 +16,9 @@
 struct recs_row {
     int64_t id;
     int32_t price_cents;
-    bool deleted;         /* in a change set: the product no longer exists */
-    const char *slug;     /* NULL when deleted */
-    const char *title;    /* NULL when deleted */
+    bool deleted;      /* in a change set: the product no longer exists */
+    const char *slug;  /* NULL when deleted */
+    const char *title; /* NULL when deleted */
     const char *description;
     const char *category; /* category slug, or NULL when the product has none */
     size_t title_len, description_len;

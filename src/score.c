@@ -243,8 +243,8 @@ static void exact_range(void *ctx, unsigned worker, size_t begin, size_t end)
 
     (void)worker;
     for (size_t i = begin; i < end; i++) {
-        bool candidate = bit_set(t->eligible, i) &&
-                         (job->need == 0 || i >= nbase || t->matches[i] >= job->need);
+        bool candidate =
+            bit_set(t->eligible, i) && (job->need == 0 || i >= nbase || t->matches[i] >= job->need);
         t->matches[i] = candidate ? recs_catalog_matches(t->c, t->mh, t->target, i) : 0;
     }
 }
@@ -542,8 +542,8 @@ static int score_targets(const struct recs_catalog *c, const struct recs_minhash
 }
 
 int recs_score_rank(const struct recs_catalog *catalog, const struct recs_minhash *mh,
-                    const struct recs_score_query *query, unsigned threads,
-                    struct recs_ranked *out, size_t *count)
+                    const struct recs_score_query *query, unsigned threads, struct recs_ranked *out,
+                    size_t *count)
 {
     size_t n = recs_catalog_count(catalog);
     uint64_t *own = query->eligible == NULL ? default_candidates(catalog, query) : NULL;

@@ -41,7 +41,7 @@ struct recs_score_query {
  * query->want entries; *count is set to min(want, candidates), best first.
  * Returns 0, or -1 when memory runs out. */
 int recs_score_rank(const struct recs_catalog *catalog, const struct recs_minhash *mh,
-                    const struct recs_score_query *query, unsigned threads,
-                    struct recs_ranked *out, size_t *count);
+                    const struct recs_score_query *query, unsigned threads, struct recs_ranked *out,
+                    size_t *count);
 
 #endif

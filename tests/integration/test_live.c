@@ -38,8 +38,9 @@ static const char *const oracle_env[] = {"RECS_HTTP_THREADS=2", "RECS_STATEMENT_
 /* Products of the demo catalog used as targets: a spread of families, with
  * the ones the changes below touch. */
 static const char *const targets[] = {
-    "aeroglide-running-shoes", "pacepro-road-running-shoes", "trailblazer-trail-running-shoes",
-    "classic-pullover-hoodie", "organic-cotton-crew-neck-t-shirt", "cast-iron-skillet-10-inch",
+    "aeroglide-running-shoes",           "pacepro-road-running-shoes",
+    "trailblazer-trail-running-shoes",   "classic-pullover-hoodie",
+    "organic-cotton-crew-neck-t-shirt",  "cast-iron-skillet-10-inch",
     "house-espresso-blend-coffee-beans", "gift-card-50"};
 
 static bool catalog_empty; /* the test emptied it on purpose */
@@ -69,8 +70,8 @@ static int assert_like_oracle(const char *target)
 
     if (got_status != want_status || (got != NULL) != (want != NULL) ||
         (got != NULL && strcmp(got, want) != 0))
-        fail_msg("%s: recs answered %d %s\nfrom scratch: %d %s", target, got_status,
-                 got ? got : "", want_status, want ? want : "");
+        fail_msg("%s: recs answered %d %s\nfrom scratch: %d %s", target, got_status, got ? got : "",
+                 want_status, want ? want : "");
     free(got);
     free(want);
     return got_status;
@@ -174,7 +175,8 @@ static void test_every_kind_of_change_shows_at_once(void **state)
     change_and_compare("UPDATE products SET description = (SELECT description FROM products "
                        "WHERE slug = 'classic-pullover-hoodie') WHERE id = 1",
                        NULL, 0);
-    change_and_compare("UPDATE products SET slug = 'aeroglide-road-runner' WHERE id = 1", renamed, 1);
+    change_and_compare("UPDATE products SET slug = 'aeroglide-road-runner' WHERE id = 1", renamed,
+                       1);
     {
         char *body = NULL;
         assert_int_equal(
@@ -197,25 +199,28 @@ static void test_every_kind_of_change_shows_at_once(void **state)
     /* an id changed: the old one is gone, the new one is there */
     change_and_compare("UPDATE products SET id = 100000 WHERE id = 6", NULL, 0);
     /* many changes in one transaction, one of them undone by a later one */
-    change_and_compare("BEGIN; UPDATE products SET price_cents = 1 WHERE id BETWEEN 10 AND 60; "
-                       "UPDATE products SET title = title || ' Deluxe' WHERE id % 7 = 0; "
-                       "DELETE FROM products WHERE id BETWEEN 61 AND 70; "
-                       "INSERT INTO products (slug, title, description, price_cents) SELECT "
-                       "'copied-skillet', title, description, 5 FROM products "
-                       "WHERE slug = 'cast-iron-skillet-10-inch'; "
-                       "UPDATE products SET title = 'Gone Again' WHERE slug = 'copied-skillet'; "
-                       "UPDATE products SET title = 'Copied Skillet' WHERE slug = 'copied-skillet'; "
-                       "COMMIT",
-                       inserted, 2);
+    change_and_compare(
+        "BEGIN; UPDATE products SET price_cents = 1 WHERE id BETWEEN 10 AND 60; "
+        "UPDATE products SET title = title || ' Deluxe' WHERE id % 7 = 0; "
+        "DELETE FROM products WHERE id BETWEEN 61 AND 70; "
+        "INSERT INTO products (slug, title, description, price_cents) SELECT "
+        "'copied-skillet', title, description, 5 FROM products "
+        "WHERE slug = 'cast-iron-skillet-10-inch'; "
+        "UPDATE products SET title = 'Gone Again' WHERE slug = 'copied-skillet'; "
+        "UPDATE products SET title = 'Copied Skillet' WHERE slug = 'copied-skillet'; "
+        "COMMIT",
+        inserted, 2);
     /* COPY, and a rolled back change that must not show */
-    change_and_compare("COPY products (slug, title, description, price_cents) FROM PROGRAM "
-                       "'printf \"copied-1\\tCopied Trail Shoes\\ttrail running shoes grip\\t7\\n\"'",
-                       NULL, 0);
-    change_and_compare("BEGIN; UPDATE products SET title = 'Never' WHERE id = 3; ROLLBACK", NULL, 0);
+    change_and_compare(
+        "COPY products (slug, title, description, price_cents) FROM PROGRAM "
+        "'printf \"copied-1\\tCopied Trail Shoes\\ttrail running shoes grip\\t7\\n\"'",
+        NULL, 0);
+    change_and_compare("BEGIN; UPDATE products SET title = 'Never' WHERE id = 3; ROLLBACK", NULL,
+                       0);
     /* TRUNCATE and a reload of the whole catalog */
     catalog_empty = true;
-    change_and_compare("BEGIN; TRUNCATE products, categories RESTART IDENTITY CASCADE; COMMIT", NULL,
-                       0);
+    change_and_compare("BEGIN; TRUNCATE products, categories RESTART IDENTITY CASCADE; COMMIT",
+                       NULL, 0);
     catalog_empty = false;
     assert_int_equal(load_demo_catalog(), 0);
     assert_all_like_oracle(NULL, 0);
@@ -273,7 +278,7 @@ static void test_a_change_costs_what_it_changes(void **state)
 
     (void)state;
     if (strcmp(getenv("RECS_TEST_CACHE") ? getenv("RECS_TEST_CACHE") : "on", "off") == 0)
-        skip(); /* the cache off hashes everything for every request */
+        skip();                      /* the cache off hashes everything for every request */
     assert_all_like_oracle(NULL, 0); /* the reload after the reset is behind us */
     computed = metric("recs_signatures_computed_total");
     refreshes = metric("recs_catalog_refreshes_total");
@@ -307,8 +312,8 @@ static void test_database_gone_in_the_middle_of_a_change(void **state)
     PQfinish(pg);
     pg = NULL;
     assert_int_equal(pg_control_arg("stop", "immediate"), 0);
-    assert_int_equal(body_of(server.port, "/products/aeroglide-running-shoes/recommendations", &body),
-                     503);
+    assert_int_equal(
+        body_of(server.port, "/products/aeroglide-running-shoes/recommendations", &body), 503);
     free(body);
     assert_int_equal(pg_control("restart"), 0);
     deadline = now_seconds() + 10;
@@ -327,11 +332,14 @@ static void test_database_gone_in_the_middle_of_a_change(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test_setup_teardown(test_every_kind_of_change_shows_at_once, reset_catalog, close_writers),
+        cmocka_unit_test_setup_teardown(test_every_kind_of_change_shows_at_once, reset_catalog,
+                                        close_writers),
         cmocka_unit_test_setup_teardown(test_late_commit_is_seen, reset_catalog, close_writers),
         cmocka_unit_test_setup_teardown(test_concurrent_writers, reset_catalog, close_writers),
-        cmocka_unit_test_setup_teardown(test_a_change_costs_what_it_changes, reset_catalog, close_writers),
-        cmocka_unit_test_setup_teardown(test_database_gone_in_the_middle_of_a_change, reset_catalog, close_writers),
+        cmocka_unit_test_setup_teardown(test_a_change_costs_what_it_changes, reset_catalog,
+                                        close_writers),
+        cmocka_unit_test_setup_teardown(test_database_gone_in_the_middle_of_a_change, reset_catalog,
+                                        close_writers),
     };
     select_tests_from_env();
     return cmocka_run_group_tests_name("live catalog", tests, setup_suite, teardown_suite);

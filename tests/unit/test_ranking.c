@@ -164,8 +164,8 @@ static void check_rankings(recs_kernel kernel, unsigned threads, bool signatures
 
         assert_true(target >= 0);
         assert_int_equal(rank_top(mh, cat, (size_t)target,
-                                       json_integer_value(json_object_get(want, "limit")), threads,
-                                       out, &count),
+                                  json_integer_value(json_object_get(want, "limit")), threads, out,
+                                  &count),
                          0);
         assert_int_equal(count, json_array_size(ranking));
         json_array_foreach(ranking, j, w)
@@ -241,8 +241,8 @@ static void ranking_text(const struct recs_minhash *mh, const struct recs_catalo
     struct recs_ranked out[100];
     size_t count = 0, off = 0;
 
-    assert_int_equal(
-        rank_top(mh, cat, (size_t)recs_catalog_find(cat, slug), 100, 2, out, &count), 0);
+    assert_int_equal(rank_top(mh, cat, (size_t)recs_catalog_find(cat, slug), 100, 2, out, &count),
+                     0);
     buf[0] = '\0';
     for (size_t i = 0; i < count && off < len; i++)
         off += (size_t)snprintf(buf + off, len - off, "%lld:%u ",
@@ -255,7 +255,8 @@ static void test_rebuild_shares_unchanged_rows(void **state)
     struct recs_minhash *mh = NULL;
     struct recs_catalog *first = NULL, *same = NULL, *changed = NULL, *fresh = NULL;
     struct rowset *rows = vector_rows(0, NULL);
-    struct rowset *changed_rows = vector_rows(3, "A linen shirt, breathable, relaxed collar, summer.");
+    struct rowset *changed_rows =
+        vector_rows(3, "A linen shirt, breathable, relaxed collar, summer.");
     char a[2048], b[2048];
 
     (void)state;
@@ -473,8 +474,7 @@ static struct rowset *model_rows(const struct live_model *m)
     for (size_t i = 0; i < m->max_id; i++) {
         const struct recs_row *r = &m->rows->rows.rows[i];
         if (r->slug != NULL)
-            set_row(rs, n++, r->id, r->slug, r->title, r->description, r->price_cents,
-                    r->category);
+            set_row(rs, n++, r->id, r->slug, r->title, r->description, r->price_cents, r->category);
     }
     return rs;
 }
@@ -660,8 +660,7 @@ static void test_render(void **state)
         const struct recs_row *r = &rows->rows.rows[11];
         char *slug = dup_or_null(r->slug), *description = dup_or_null(r->description),
              *category = dup_or_null(r->category);
-        set_row(rows, 11, r->id, slug, "bad \xff\xfe byte", description, r->price_cents,
-                category);
+        set_row(rows, 11, r->id, slug, "bad \xff\xfe byte", description, r->price_cents, category);
         free(slug);
         free(description);
         free(category);
