@@ -26,6 +26,7 @@ struct recs_service_options {
     bool cache;              /* keep the snapshot between requests */
     unsigned score_threads;  /* largest OpenMP team for one request */
     unsigned max_inflight;   /* recommendation requests at once; more get 503 */
+    uint64_t memory_limit;   /* bytes the process may hold (memory.h); 0 = no limit */
 };
 
 /* A response: HTTP status and a malloc'd body the caller frees. retry_after
@@ -53,7 +54,9 @@ void recs_service_destroy(struct recs_service *svc);
 int recs_service_recommend(struct recs_service *svc, const char *slug, unsigned limit,
                            const char *if_none_match, struct recs_reply *reply);
 
-/* GET /readyz: 200 when the database answers, else 503. */
+/* GET /readyz: 200 when the database answers and (cache on) a snapshot is
+ * loaded, else 503; also 503 while the catalog does not fit the memory
+ * limit (checked again through a refresh on each call). */
 int recs_service_ready(struct recs_service *svc, struct recs_reply *reply);
 
 /* GET /metrics */
