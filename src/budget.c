@@ -91,6 +91,7 @@ bool recs_budget_admit(struct recs_budget *budget, const char *what, size_t prod
     struct recs_budget *b = budget;
     uint64_t held, limit = b->opts.limit;
     double now;
+    bool due;
 
     if (limit == 0)
         return true;
@@ -108,13 +109,20 @@ bool recs_budget_admit(struct recs_budget *budget, const char *what, size_t prod
         if (b->snapshot == NULL || b->identity == NULL)
             forget_place(b); /* then the next refresh reads everything */
     }
-    if (!b->logged || now - b->logged_at >= LOG_INTERVAL_S) {
+    due = !b->logged || now - b->logged_at >= LOG_INTERVAL_S;
+    if (due && estimate == 0) /* nothing known of the read: not even room for it */
+        recs_log_error("catalog_memory",
+                       "%s refused: the process holds %.1f MiB and its memory limit is %.1f MiB "
+                       "(%" PRIu64 " bytes); %u more refusals since the last line",
+                       what, mib(held), mib(limit), limit, b->unlogged);
+    else if (due)
         recs_log_error("catalog_memory",
                        "%s refused: %zu products need an estimated %.1f MiB (%zu bytes), the "
                        "process holds %.1f MiB and its memory limit is %.1f MiB (%" PRIu64
                        " bytes); %u more refusals since the last line",
                        what, products, mib(estimate), estimate, mib(held), mib(limit), limit,
                        b->unlogged);
+    if (due) {
         b->logged = true;
         b->logged_at = now;
         b->unlogged = 0;

@@ -143,7 +143,7 @@ static void test_admits_what_fits_beside_what_is_held(void **state)
 static void test_refusal_without_a_place(void **state)
 {
     struct recs_budget *b = make(10 * MIB);
-    char *snapshot, *identity;
+    char *snapshot, *identity, *log;
     size_t estimate = 0, lines;
 
     (void)state;
@@ -154,6 +154,20 @@ static void test_refusal_without_a_place(void **state)
     assert_true(recs_budget_refused(b));
     assert_false(recs_budget_refusal(b, &snapshot, &identity, &estimate));
     recs_budget_moved(b, "1:1:"); /* nothing to move */
+    assert_false(recs_budget_refusal(b, &snapshot, &identity, &estimate));
+
+    /* a read of unknown size, with more held than the limit already */
+    recs_budget_clear(b);
+    held_bytes = 11 * MIB;
+    capture_log();
+    assert_false(recs_budget_admit(b, "a read of the catalog", 0, 0, NULL, NULL));
+    log = release_log(&lines);
+    assert_int_equal(lines, 1);
+    if (strstr(log,
+               "a read of the catalog refused: the process holds 11.0 MiB and its memory "
+               "limit is 10.0 MiB (10485760 bytes); 0 more refusals since the last line") == NULL)
+        fail_msg("unexpected log: %s", log);
+    free(log);
     assert_false(recs_budget_refusal(b, &snapshot, &identity, &estimate));
     recs_budget_destroy(b);
 }
