@@ -36,21 +36,22 @@ cluster_pids() {
 # After the postmaster was killed (SIGKILL, a crash) its pid file stays, and
 # PostgreSQL refuses to start while that pid still exists (a zombie not
 # reaped yet counts) or while old backends, which linger until they notice,
-# hold its shared memory. Waits up to 2 s for them to go, ends the rest,
-# then removes the stale pid file and socket lock file.
+# hold its shared memory. Waits up to 2 s for every process of the cluster
+# to go (a postmaster killed a moment ago may still be exiting); if the
+# postmaster is still there then, it runs and pg_ctl will say so. Otherwise
+# ends the backends left and removes the stale pid and socket lock files.
 clear_crashed() {
   local dir=$1 pid left
   [[ -f $dir/data/postmaster.pid ]] || return 0
   pid=$(head -n 1 "$dir/data/postmaster.pid")
-  left=$(cluster_pids "$dir")
-  if [[ " $left " == *" $pid "* ]]; then
-    return 0 # still running: pg_ctl says so
-  fi
   for _ in $(seq 20); do
+    left=$(cluster_pids "$dir")
     [[ -z $left ]] && break
     sleep 0.1
-    left=$(cluster_pids "$dir")
   done
+  if [[ " $left " == *" $pid "* ]]; then
+    return 0
+  fi
   if [[ -n $left ]]; then
     # shellcheck disable=SC2086
     kill -KILL $left 2>/dev/null || true
