@@ -1,11 +1,14 @@
 /*
  * test_faults.c - the service when its database misbehaves: PostgreSQL
- * killed with requests in flight and started again, idle pooled connections
+ * stopped (immediate) or its postmaster SIGKILLed with requests in flight,
+ * during the first load and during a change set, and started again; a
+ * commit lost in a crash; a restored catalog; idle pooled connections
  * closed by the server, a statement timeout on a locked table, an exhausted
- * pool, a connection limit reached, a backend that stops answering, odd
- * catalog rows (empty, 100 KB, 5 MB, NULL, tokenless, 20,000 of them, invalid
- * UTF-8), and memory allocations failing on the request path
- * (tests/integration/failmalloc.c preloaded; skipped for sanitizer builds).
+ * pool, a connection limit reached, a backend that stops answering, a long
+ * change log; odd catalog rows (empty, 100 KB, 5 MB, NULL, tokenless, 20,000
+ * of them, invalid UTF-8); memory allocations failing on the request path
+ * (tests/integration/failmalloc.c preloaded; skipped for sanitizer builds);
+ * and a catalog, or a change set, too large for the memory limit.
  *
  * Run like the other integration tests (RECS_BIN, RECS_TEST_CACHE,
  * RECS_TEST_PGDIR, RECS_TEST_PGCTL, RECS_TEST_VECTORS). Each test leaves the
