@@ -8,7 +8,8 @@
 #                                           sql/0*.sql then each SQL_FILE;
 #                                           writes DIR/env (DATABASE_URL, PGPORT, ...)
 #   scripts/pg.sh stop DIR [fast|immediate] stop the server (keeps the data)
-#   scripts/pg.sh restart DIR               start it again on the same port
+#   scripts/pg.sh restart DIR               start it again on the same port (also
+#                                           after the postmaster was killed)
 #   scripts/pg.sh destroy DIR               stop and remove DIR
 #   scripts/pg.sh psql DIR [ARGS ...]       psql against the "shop" database
 set -euo pipefail
@@ -22,6 +23,42 @@ as_owner() {
   if [[ $(id -u) == 0 ]]; then runuser -u postgres -- "$@"; else "$@"; fi
 }
 
+
+# The processes of the cluster in DIR: the postmaster and every process it
+# started keep the data directory as their working directory. (A zombie has
+# none, so a dead postmaster not reaped yet is not listed.)
+cluster_pids() {
+  local data
+  data=$(cd "$1/data" && pwd -P)
+  { find /proc/[0-9]*/cwd -maxdepth 0 -lname "$data" 2>/dev/null || true; } | cut -d/ -f3 | tr '\n' ' '
+}
+
+# After the postmaster was killed (SIGKILL, a crash) its pid file stays, and
+# PostgreSQL refuses to start while that pid still exists (a zombie not
+# reaped yet counts) or while old backends, which linger until they notice,
+# hold its shared memory. Waits up to 2 s for every process of the cluster
+# to go (a postmaster killed a moment ago may still be exiting); if the
+# postmaster is still there then, it runs and pg_ctl will say so. Otherwise
+# ends the backends left and removes the stale pid and socket lock files.
+clear_crashed() {
+  local dir=$1 pid left
+  [[ -f $dir/data/postmaster.pid ]] || return 0
+  pid=$(head -n 1 "$dir/data/postmaster.pid")
+  for _ in $(seq 20); do
+    left=$(cluster_pids "$dir")
+    [[ -z $left ]] && break
+    sleep 0.1
+  done
+  if [[ " $left " == *" $pid "* ]]; then
+    return 0
+  fi
+  if [[ -n $left ]]; then
+    # shellcheck disable=SC2086
+    kill -KILL $left 2>/dev/null || true
+    sleep 0.2
+  fi
+  rm -f "$dir/data/postmaster.pid" "$dir"/sock/.s.PGSQL.*.lock
+}
 
 pg_start() {
   local dir=$1 port=$2
@@ -61,11 +98,13 @@ stop)
 restart)
   # shellcheck disable=SC1091
   port=$(. "$dir/env" && echo "$PGPORT")
+  clear_crashed "$dir"
   pg_start "$dir" "$port"
   ;;
 destroy)
   if [[ -f $dir/data/postmaster.pid ]]; then
     as_owner "$pgbin/pg_ctl" -D "$dir/data" -m immediate -w stop >/dev/null 2>&1 || true
+    clear_crashed "$dir"
   fi
   rm -rf "$dir"
   ;;

@@ -27,6 +27,11 @@
  * dead rows still cost their postings. */
 #define REBUILD_MIN_DELTA 4096
 #define REBUILD_DELTA_SHARE 16 /* 1/16 of the base */
+/* What an estimate counts for the token sets a build holds while it
+ * hashes: one distinct token per this many bytes of text (the demo,
+ * vectors and synthetic catalogs have one per 9.7 to 10.0 bytes), each a
+ * struct recs_token plus its bytes, which are at most the text's. */
+#define TEXT_BYTES_PER_TOKEN 10
 
 /* The distinct tokens of one product, in one allocation. */
 struct token_set {
@@ -609,16 +614,23 @@ static size_t slug_slot(const char *slug, size_t mask)
     return recs_fnv1a64(slug, strlen(slug)) & mask;
 }
 
+/* Slots of a slug table for n slugs: at most half of them used. */
+static size_t slug_table_cap(size_t n)
+{
+    size_t cap = 16;
+
+    while (cap < n * 2)
+        cap *= 2;
+    return cap;
+}
+
 /* An open-addressing table of n slugs: slots hold index + 1. */
 static uint32_t *slug_table(size_t n, const char *(*slug_of)(const void *, size_t), const void *ctx,
                             size_t *mask)
 {
-    size_t cap = 16;
-    uint32_t *slots;
+    size_t cap = slug_table_cap(n);
+    uint32_t *slots = calloc(cap, sizeof(*slots));
 
-    while (cap < n * 2)
-        cap *= 2;
-    slots = calloc(cap, sizeof(*slots));
     if (slots == NULL)
         return NULL;
     *mask = cap - 1;
@@ -725,6 +737,52 @@ fail:
     if (c != NULL)
         catalog_free(c);
     return -1;
+}
+
+size_t recs_catalog_estimate_bytes(const struct recs_rows *rows, uint32_t k,
+                                   const struct recs_catalog *previous)
+{
+    size_t n = rows->count, strings = 0, text = 0, bytes, stride;
+
+    if (previous != NULL && (previous->base->id_bytes != 0) == (k != 0) &&
+        same_rows(previous, rows))
+        return 0; /* the build shares previous's data */
+    for (size_t i = 0; i < n; i++) {
+        const struct recs_row *r = &rows->rows[i];
+        if (r->slug == NULL || r->title == NULL || r->description == NULL)
+            continue; /* the build refuses such rows before allocating for them */
+        strings += row_bytes(r);
+        text += r->title_len + r->description_len;
+    }
+    bytes = n * (sizeof(struct recs_product) + sizeof(uint64_t)) + strings +
+            slug_table_cap(n) * sizeof(uint32_t);
+    if (k == 0)
+        return bytes;
+    /* 16-bit ids, the inverted index as build_signatures decides it, and
+     * the token sets; the dictionaries (12 bytes per distinct value and
+     * position) are not known before hashing and are left out */
+    stride = round_up((size_t)k * 2, 64);
+    bytes += n * stride;
+    if (n * stride > SCAN_IN_CACHE_BYTES)
+        bytes += (size_t)k * n * (n <= 65536 ? 2 : 4);
+    return bytes + text + text / TEXT_BYTES_PER_TOKEN * sizeof(struct recs_token);
+}
+
+size_t recs_catalog_estimate_apply_bytes(const struct recs_catalog *previous,
+                                         const struct recs_rows *changes)
+{
+    const struct catalog_base *b = previous->base;
+    size_t extras = previous->nextra + changes->count;
+    size_t bytes = (b->count + 63) / 64 * sizeof(uint64_t) +
+                   (extras + 1) * sizeof(struct catalog_extra *) +
+                   slug_table_cap(extras) * sizeof(uint32_t) + (size_t)b->k * sizeof(uint64_t);
+
+    for (size_t i = 0; i < changes->count; i++) {
+        const struct recs_row *r = &changes->rows[i];
+        if (!r->deleted && r->slug != NULL && r->title != NULL && r->description != NULL)
+            bytes += sizeof(struct catalog_extra) + row_bytes(r) + b->row_stride;
+    }
+    return bytes;
 }
 
 /* The base row holding id, or -1. */

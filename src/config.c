@@ -19,8 +19,13 @@ enum kind {
     KIND_UINT,     /* plain decimal digits within min..max */
     KIND_BOOL,
     KIND_KERNEL,
-    KIND_TEXT, /* printable ASCII, safe to copy into a response header */
+    KIND_TEXT,  /* printable ASCII, safe to copy into a response header */
+    KIND_BYTES, /* decimal digits, then K, M, G or T (powers of 1024) or nothing */
 };
+
+/* The largest KIND_BYTES value, 1024T: far above any machine's memory,
+ * low enough that no suffix overflows on the way. */
+#define BYTES_MAX ((uint64_t)1 << 50)
 
 struct setting {
     const char *name; /* key in the config log line */
@@ -91,6 +96,10 @@ static const struct setting settings[] = {
      "", "browser origins allowed by CORS: comma-separated, * for any, empty for none"},
     {"demo_dir", "RECS_DEMO_DIR", "--demo-dir", KIND_TEXT, FIELD(demo_dir), 0, 0, "",
      "folder with the storefront demo page served at /demo/; empty = off"},
+    {"memory_limit", "RECS_MEMORY_LIMIT", "--memory-limit", KIND_BYTES, FIELD(memory_limit), 0, 0,
+     "0",
+     "bytes the process may hold, with K, M, G or T for powers of 1024; a catalog that would "
+     "not fit is refused (503); 0 = the cgroup's memory.max, if there is one"},
 };
 
 #define NSETTINGS (sizeof(settings) / sizeof(settings[0]))
@@ -338,6 +347,34 @@ static bool parse_uint(const char *text, uint32_t min, uint32_t max, uint32_t *o
     return true;
 }
 
+/* Digits and an optional K, M, G or T (powers of 1024), at most
+ * BYTES_MAX. Upper case only: "m" could be read as milli or mega. */
+static bool parse_bytes(const char *text, uint64_t *out)
+{
+    static const char suffixes[] = "KMGT";
+    uint64_t v = 0;
+    const char *c = text;
+    const char *suffix;
+    unsigned shift = 0;
+
+    if (*c < '0' || *c > '9')
+        return false;
+    for (; *c >= '0' && *c <= '9'; c++) {
+        if (v <= BYTES_MAX)
+            v = v * 10 + (uint64_t)(*c - '0');
+    }
+    if (*c != '\0') {
+        suffix = strchr(suffixes, *c);
+        if (suffix == NULL || c[1] != '\0')
+            return false;
+        shift = 10 * (unsigned)(suffix - suffixes + 1);
+    }
+    if (v > BYTES_MAX >> shift)
+        return false;
+    *out = v << shift;
+    return true;
+}
+
 static bool parse_bool(const char *text, bool *out)
 {
     static const char *const yes[] = {"on", "true", "1", "yes"};
@@ -402,6 +439,13 @@ static bool parse_value(const struct setting *s, const char *text, struct recs_c
             return false;
         }
         return true;
+    case KIND_BYTES:
+        if (!parse_bytes(text, field)) {
+            snprintf(why, why_len,
+                     "expected a byte count: digits and an optional K, M, G or T, at most 1024T");
+            return false;
+        }
+        return true;
     }
     return false;
 }
@@ -432,6 +476,8 @@ static const char *metavar(const struct setting *s)
         return "NAME";
     case KIND_TEXT:
         return "TEXT";
+    case KIND_BYTES:
+        return "BYTES";
     }
     return "VALUE";
 }
@@ -580,6 +626,9 @@ void recs_config_log(const struct recs_config *cfg, FILE *out)
             break;
         case KIND_KERNEL:
             v = json_string(recs_kernel_name(*(const recs_kernel *)field));
+            break;
+        case KIND_BYTES:
+            v = json_integer((json_int_t) * (const uint64_t *)field);
             break;
         }
         if (!v) /* json_string refuses bytes that are not UTF-8 */

@@ -39,6 +39,7 @@ struct recs_config {
     char cache_control[128];        /* RECS_CACHE_CONTROL: for recommendation responses */
     char cors_origins[1024];        /* RECS_CORS_ORIGINS: "" off, "*", or a comma list */
     char demo_dir[512];             /* RECS_DEMO_DIR: storefront demo files; "" = off */
+    uint64_t memory_limit;          /* RECS_MEMORY_LIMIT: bytes; 0 = the cgroup's memory.max */
 };
 
 /* Status of recs_config_load. */

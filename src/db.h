@@ -25,6 +25,8 @@ typedef enum {
     RECS_DB_TIMEOUT,     /* the statement timeout cancelled the query, or no answer
                             came within statement_timeout + 1 s: 504 */
     RECS_DB_ERROR,       /* the database reported another error: 500 */
+    RECS_DB_TOO_LARGE,   /* never from this module: what was read would not fit the
+                            service's memory limit, and service.c refused it: 503 */
 } recs_db_status;
 
 struct recs_db_options {

@@ -5,6 +5,7 @@
  * to 503, no new connections are accepted, requests in flight finish (up to
  * the shutdown timeout), then everything is closed and the process exits 0.
  */
+#include <inttypes.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdbool.h>
@@ -19,6 +20,7 @@
 #include "db.h"
 #include "http.h"
 #include "log.h"
+#include "memory.h"
 #include "metrics.h"
 #include "minhash.h"
 #include "service.h"
@@ -62,6 +64,24 @@ static void prepare_environment(char **argv)
     if (changed)
         execv("/proc/self/exe", argv);
     /* unchanged, or could not re-execute: carry on with what we have */
+}
+
+/* RECS_MEMORY_LIMIT, or else the cgroup's memory.max; 0 for none. */
+static uint64_t memory_limit(const struct recs_config *cfg)
+{
+    uint64_t limit = cfg->memory_limit;
+    const char *source = "RECS_MEMORY_LIMIT";
+
+    if (limit == 0) {
+        limit = recs_memory_cgroup_limit("/proc/self/mountinfo", "/proc/self/cgroup");
+        source = "the cgroup's memory.max";
+    }
+    if (limit != 0)
+        recs_log_info("start",
+                      "memory limit %" PRIu64 " bytes (%.1f MiB, from %s): a catalog "
+                      "that would not fit is refused",
+                      limit, (double)limit / (1024.0 * 1024.0), source);
+    return limit;
 }
 
 static void *warm_catalog(void *svc)
@@ -166,6 +186,7 @@ int main(int argc, char **argv)
         .score_threads = cfg.score_threads,
         .max_inflight = cfg.max_inflight,
         .answer_cache = cfg.answer_cache,
+        .memory_limit = memory_limit(&cfg),
     };
     if (recs_service_create(&svc_opts, &svc) != 0) {
         recs_log_error("start", "cannot create the service");

@@ -15,6 +15,16 @@
  * once for all the requests waiting for it. A whole new read happens only
  * at start, after a TRUNCATE or a restore, when the delta has grown large,
  * or on every refresh for a database without the change log.
+ *
+ * Under a memory limit every read is measured before anything is built
+ * from it (budget.h): one that would not fit is refused, and requests get
+ * 503 "catalog too large for the memory limit". The previous snapshot is
+ * not served instead: it would be stale. A change set that would not fit
+ * beside the snapshot makes that snapshot stale for good, so it is dropped
+ * and everything read again, measured the same way. While refused, a
+ * refresh first asks the change log whether the catalog changed since the
+ * refused read (one small statement) rather than reading it all again, and
+ * /readyz is 503 until a read fits.
  */
 #include "service.h"
 
@@ -26,8 +36,10 @@
 #include <time.h>
 
 #include "answers.h"
+#include "budget.h"
 #include "catalog.h"
 #include "log.h"
+#include "memory.h"
 #include "metrics.h"
 #include "render.h"
 #include "route.h"
@@ -44,9 +56,15 @@ struct refresh_gate {
     recs_db_status status;
 };
 
+#define TOO_LARGE_MESSAGE "catalog too large for the memory limit"
+
 struct recs_service {
     struct recs_service_options opts;
     struct refresh_gate gate;
+    struct recs_budget *budget;
+    /* Under a memory limit whole reads go one at a time (load_everything). */
+    pthread_mutex_t read_lock;
+    size_t read_bytes, read_products; /* what the last one held before its build */
     pthread_mutex_t current_lock;
     struct recs_catalog *current; /* holds one reference; NULL before the first load */
     atomic_bool loaded;           /* a snapshot was published once: ready */
@@ -86,12 +104,21 @@ int recs_service_create(const struct recs_service_options *opts, struct recs_ser
     if (pthread_cond_init(&svc->gate.finished_cond, NULL) != 0)
         goto fail;
     made++;
+    if (pthread_mutex_init(&svc->read_lock, NULL) != 0)
+        goto fail;
+    made++;
+    struct recs_budget_options budget = {.limit = opts->memory_limit};
+    if (recs_budget_create(&budget, &svc->budget) != 0)
+        goto fail;
     if (svc->opts.cache && svc->opts.answer_cache > 0 &&
         recs_answers_create(svc->opts.answer_cache, &svc->answers) != 0)
         goto fail;
     *out = svc;
     return 0;
 fail:
+    recs_budget_destroy(svc->budget);
+    if (made > 3)
+        pthread_mutex_destroy(&svc->read_lock);
     if (made > 2)
         pthread_cond_destroy(&svc->gate.finished_cond);
     if (made > 1)
@@ -109,6 +136,8 @@ void recs_service_destroy(struct recs_service *svc)
     recs_catalog_unref(svc->current);
     free(svc->since);
     recs_answers_destroy(svc->answers);
+    recs_budget_destroy(svc->budget);
+    pthread_mutex_destroy(&svc->read_lock);
     pthread_cond_destroy(&svc->gate.finished_cond);
     pthread_mutex_destroy(&svc->gate.lock);
     pthread_mutex_destroy(&svc->current_lock);
@@ -153,6 +182,8 @@ static recs_db_status build_from_db(struct recs_service *svc, struct recs_db_con
                                     const struct recs_catalog *previous, unsigned threads,
                                     struct recs_catalog **out)
 {
+    bool limited = svc->opts.memory_limit != 0;
+    uint64_t before = limited ? recs_memory_resident() : 0, after;
     struct recs_rows rows;
     recs_db_status status = recs_db_load_catalog(conn, &rows);
     double start = now_seconds();
@@ -160,12 +191,28 @@ static recs_db_status build_from_db(struct recs_service *svc, struct recs_db_con
     recs_db_release(svc->opts.db, conn);
     if (status != RECS_DB_OK)
         return status;
+    if (limited) { /* under read_lock */
+        after = recs_memory_resident();
+        svc->read_bytes = after > before ? (size_t)(after - before) : 0;
+        svc->read_products = rows.count;
+    }
+    if (!recs_budget_admit(svc->budget, "the catalog", rows.count,
+                           recs_catalog_estimate_bytes(
+                               &rows, svc->opts.cache ? recs_minhash_k(svc->opts.mh) : 0, previous),
+                           rows.snapshot, rows.identity)) {
+        recs_db_rows_free(&rows);
+        /* the rows were the largest allocation: back to the system, or
+         * they would stay in this thread's arena */
+        malloc_trim(0);
+        return RECS_DB_TOO_LARGE;
+    }
     if (recs_catalog_build(svc->opts.mh, &rows, svc->opts.cache, previous, threads, out) != 0) {
         recs_db_rows_free(&rows);
         recs_log_error("catalog_build", "building the catalog snapshot failed");
         return RECS_DB_ERROR;
     }
     recs_db_rows_free(&rows);
+    recs_budget_clear(svc->budget);
     /* A build frees about as much as it keeps (rows, token sets, per-thread
      * scratch); hand that back rather than holding it in the allocator's
      * per-thread arenas for the life of the process. */
@@ -177,20 +224,69 @@ static recs_db_status build_from_db(struct recs_service *svc, struct recs_db_con
     return RECS_DB_OK;
 }
 
+/* Reads everything and builds from it. Under a memory limit such reads go
+ * one at a time, each first finding room for as much as the last one read:
+ * the rows are in memory before their snapshot can be estimated, and with
+ * the cache off every request would otherwise bring its copy at once. */
 static recs_db_status load_everything(struct recs_service *svc, const struct recs_catalog *previous,
                                       unsigned threads, struct recs_catalog **out)
 {
     struct recs_db_conn *conn = NULL;
-    recs_db_status status = recs_db_acquire(svc->opts.db, &conn);
+    bool limited = svc->opts.memory_limit != 0;
+    recs_db_status status = RECS_DB_TOO_LARGE;
 
-    return status == RECS_DB_OK ? build_from_db(svc, conn, previous, threads, out) : status;
+    if (limited)
+        pthread_mutex_lock(&svc->read_lock);
+    if (!limited || recs_budget_admit(svc->budget, "a read of the catalog", svc->read_products,
+                                      svc->read_bytes, NULL, NULL)) {
+        status = recs_db_acquire(svc->opts.db, &conn);
+        if (status == RECS_DB_OK)
+            status = build_from_db(svc, conn, previous, threads, out);
+    }
+    if (limited)
+        pthread_mutex_unlock(&svc->read_lock);
+    return status;
+}
+
+/* With no snapshot since the latest read was refused: whether the catalog
+ * is still the one refused and still would not fit, asked of the change
+ * log rather than by reading everything again. RECS_DB_OK: read it all. */
+static recs_db_status still_refused(struct recs_service *svc)
+{
+    struct recs_db_conn *conn = NULL;
+    struct recs_rows rows;
+    char *since, *identity;
+    size_t estimate = 0;
+    recs_db_status status;
+
+    if (!recs_budget_refusal(svc->budget, &since, &identity, &estimate))
+        return RECS_DB_OK;
+    status = recs_db_acquire(svc->opts.db, &conn);
+    if (status != RECS_DB_OK)
+        goto out;
+    status = recs_db_load_changes(conn, since, &rows);
+    recs_db_release(svc->opts.db, conn);
+    if (status != RECS_DB_OK)
+        goto out;
+    if (!rows.reload && rows.count == 0 && rows.identity != NULL &&
+        strcmp(rows.identity, identity) == 0 && !recs_budget_fits(svc->budget, estimate)) {
+        recs_budget_moved(svc->budget, rows.snapshot);
+        status = RECS_DB_TOO_LARGE;
+    }
+    recs_db_rows_free(&rows);
+out:
+    free(since);
+    free(identity);
+    return status;
 }
 
 /* Brings snap up to date through its change set. *out is the new snapshot
- * (snap itself, with a reference, when nothing changed), or NULL when a
- * whole new read is needed. */
+ * (snap itself, with a reference, when nothing changed), or NULL. *rebuild
+ * asks for a whole new read: needed when *out is NULL, else preferred (the
+ * delta has grown large). RECS_DB_TOO_LARGE: the change set would not fit
+ * beside snap. */
 static recs_db_status apply_changes(struct recs_service *svc, struct recs_catalog *snap,
-                                    struct recs_catalog **out)
+                                    struct recs_catalog **out, bool *rebuild)
 {
     struct recs_db_conn *conn = NULL;
     struct recs_rows rows;
@@ -200,6 +296,7 @@ static recs_db_status apply_changes(struct recs_service *svc, struct recs_catalo
     size_t changed;
 
     *out = NULL;
+    *rebuild = true;
     if (status != RECS_DB_OK)
         return status;
     status = recs_db_load_changes(
@@ -222,9 +319,15 @@ static recs_db_status apply_changes(struct recs_service *svc, struct recs_catalo
         recs_db_rows_free(&rows);
         recs_catalog_ref(snap);
         *out = snap;
+        *rebuild = false;
         return RECS_DB_OK;
     }
     recs_metrics_count_catalog_change();
+    if (!recs_budget_admit(svc->budget, "a change set", rows.count,
+                           recs_catalog_estimate_apply_bytes(snap, &rows), NULL, NULL)) {
+        recs_db_rows_free(&rows);
+        return RECS_DB_TOO_LARGE;
+    }
     applied = recs_catalog_apply(snap, svc->opts.mh, &rows, out);
     changed = rows.count;
     recs_db_rows_free(&rows);
@@ -236,14 +339,10 @@ static recs_db_status apply_changes(struct recs_service *svc, struct recs_catalo
         return RECS_DB_OK;
     recs_metrics_observe_refresh(now_seconds() - start, recs_catalog_computed(*out),
                                  changed - recs_catalog_computed(*out));
-    if (recs_catalog_wants_rebuild(*out)) {
-        recs_catalog_unref(*out);
-        *out = NULL;
-    }
+    *rebuild = recs_catalog_wants_rebuild(*out);
     return RECS_DB_OK;
 }
 
-/* One refresh: the current snapshot brought up to date and published. */
 /* Drops the current snapshot (readiness stays: a catalog was loaded). */
 static void unpublish(struct recs_service *svc)
 {
@@ -256,31 +355,46 @@ static void unpublish(struct recs_service *svc)
     recs_catalog_unref(old);
 }
 
+/* One refresh: the current snapshot brought up to date and published. */
 static recs_db_status refresh(struct recs_service *svc, unsigned threads)
 {
     struct recs_catalog *snap = current_ref(svc), *next = NULL;
     recs_db_status status = RECS_DB_OK;
+    bool rebuild = true, tracked = snap != NULL && recs_catalog_snapshot(snap) != NULL;
 
-    if (snap != NULL && recs_catalog_snapshot(snap) != NULL) {
-        status = apply_changes(svc, snap, &next);
-        if (status == RECS_DB_OK && next == NULL) {
+    if (tracked)
+        status = apply_changes(svc, snap, &next, &rebuild);
+    else if (snap == NULL)
+        status = still_refused(svc);
+    if (status == RECS_DB_TOO_LARGE && tracked) {
+        /* a change set that does not fit beside the snapshot leaves it
+         * stale for good: everything is read again, measured the same way */
+        rebuild = true;
+        status = RECS_DB_OK;
+    }
+    if (status == RECS_DB_OK && rebuild) {
+        if (tracked) {
             /* A whole new read of a tracked catalog shares nothing with the
              * old copy, and every request waits for this refresh anyway:
-             * let the old copy go first (the requests still scoring it
-             * hold it until they finish), so that memory never holds two
+             * let the old copies go first (the requests still scoring them
+             * hold them until they finish), so that memory never holds two
              * whole catalogs. */
+            recs_catalog_unref(next);
+            next = NULL;
             recs_catalog_unref(snap);
             snap = NULL;
             unpublish(svc);
+            malloc_trim(0);
         }
-    }
-    if (status == RECS_DB_OK && next == NULL)
         status = load_everything(svc, snap, threads, &next);
+    }
     if (status == RECS_DB_OK && next != snap) {
         free(svc->since); /* the new snapshot stands where it was read */
         svc->since = NULL;
         publish(svc, next);
     }
+    if (status == RECS_DB_OK)
+        recs_budget_clear(svc->budget);
     recs_catalog_unref(next);
     recs_catalog_unref(snap);
     return status;
@@ -356,6 +470,8 @@ static int db_error_reply(recs_db_status status, struct recs_reply *reply)
         return recs_service_error(503, "database unavailable", reply);
     case RECS_DB_TIMEOUT:
         return recs_service_error(504, "database timed out", reply);
+    case RECS_DB_TOO_LARGE:
+        return recs_service_error(503, TOO_LARGE_MESSAGE, reply);
     default:
         return recs_service_error(500, "internal error", reply);
     }
@@ -484,6 +600,7 @@ int recs_service_warm(struct recs_service *svc)
 
 int recs_service_ready(struct recs_service *svc, struct recs_reply *reply)
 {
+    struct recs_catalog *snap = NULL;
     recs_db_status status;
 
     if (atomic_load(&svc->stopping))
@@ -491,6 +608,18 @@ int recs_service_ready(struct recs_service *svc, struct recs_reply *reply)
     status = recs_db_ping(svc->opts.db);
     if (status != RECS_DB_OK)
         return db_error_reply(status == RECS_DB_TIMEOUT ? RECS_DB_UNAVAILABLE : status, reply);
+    /* Nothing can be served while the catalog does not fit; whether it
+     * fits now is what a refresh finds out (cheaply: see still_refused). */
+    if (recs_budget_refused(svc->budget)) {
+        if (svc->opts.cache) {
+            status = fresh_refresh(svc, svc->opts.score_threads);
+        } else {
+            status = load_everything(svc, NULL, svc->opts.score_threads, &snap);
+            recs_catalog_unref(snap);
+        }
+        if (status != RECS_DB_OK)
+            return db_error_reply(status == RECS_DB_TIMEOUT ? RECS_DB_UNAVAILABLE : status, reply);
+    }
     /* A replica that would first spend seconds loading must get no traffic. */
     if (svc->opts.cache && !atomic_load(&svc->loaded))
         return recs_service_error(503, "catalog not loaded yet", reply);

@@ -28,6 +28,7 @@ struct recs_service_options {
     unsigned score_threads;  /* largest OpenMP team for one request */
     unsigned max_inflight;   /* recommendation requests at once; more get 503 */
     unsigned answer_cache;   /* rendered answers kept (answers.h); 0: none */
+    uint64_t memory_limit;   /* bytes the process may hold (memory.h); 0 = no limit */
 };
 
 /* A response: HTTP status and a malloc'd body the caller frees. retry_after

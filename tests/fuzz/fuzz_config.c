@@ -38,7 +38,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 /* ---- the documented settings (README.md's table) ---- */
 
-enum kind { CONNINFO, ADDRESS, UINT, BOOL, KERNEL, TEXT };
+enum kind { CONNINFO, ADDRESS, UINT, BOOL, KERNEL, TEXT, BYTES };
 
 struct setting {
     const char *name, *env, *flag;
@@ -90,6 +90,7 @@ static const struct setting settings[] = {
      "no-cache"},
     {"cors_origins", "RECS_CORS_ORIGINS", "--cors-origins", TEXT, FIELD(cors_origins), 0, 0, ""},
     {"demo_dir", "RECS_DEMO_DIR", "--demo-dir", TEXT, FIELD(demo_dir), 0, 0, ""},
+    {"memory_limit", "RECS_MEMORY_LIMIT", "--memory-limit", BYTES, FIELD(memory_limit), 0, 0, "0"},
 };
 #define NENV (sizeof(settings) / sizeof(settings[0]))
 #define MAX_ARGS 16
@@ -247,6 +248,32 @@ static bool ref_uint(const char *s, uint32_t min, uint32_t max, uint32_t *out)
     return true;
 }
 
+/* README.md: digits and an optional K, M, G or T (powers of 1024), at
+ * most 1024T (2^50 bytes). */
+static bool ref_bytes(const char *s, uint64_t *out)
+{
+    static const char *const suffixes = "KMGT";
+    size_t digits = strspn(s, "0123456789"), len = strlen(s);
+    unsigned shift = 0;
+    long double v = 0;
+
+    if (digits == 0 || len > digits + 1)
+        return false;
+    if (len == digits + 1) {
+        const char *at = strchr(suffixes, s[digits]);
+        if (at == NULL)
+            return false;
+        shift = 10 * (unsigned)(at - suffixes + 1);
+    }
+    for (size_t i = 0; i < digits; i++)
+        v = v * 10 + (s[i] - '0');
+    v *= (long double)((uint64_t)1 << shift);
+    if (v > (long double)((uint64_t)1 << 50))
+        return false;
+    *out = (uint64_t)v;
+    return true;
+}
+
 static bool ref_bool(const char *s, bool *out)
 {
     static const char *const yes[] = {"on", "true", "1", "yes"}, *const no[] = {"off", "false", "0",
@@ -265,6 +292,7 @@ static bool ref_valid(const struct setting *s, const char *v)
     size_t len = strlen(v);
     unsigned char addr[16];
     uint32_t u;
+    uint64_t bytes;
     bool b;
     recs_kernel k;
 
@@ -281,6 +309,8 @@ static bool ref_valid(const struct setting *s, const char *v)
         return len < s->size;
     case UINT:
         return ref_uint(v, s->min, s->max, &u);
+    case BYTES:
+        return ref_bytes(v, &bytes);
     case BOOL:
         return ref_bool(v, &b);
     case KERNEL:
@@ -296,6 +326,7 @@ static void check_field(const struct recs_config *cfg, const struct setting *s, 
 {
     const char *field = (const char *)cfg + s->offset;
     uint32_t u = 0;
+    uint64_t bytes = 0;
     bool b = false;
     recs_kernel k;
 
@@ -308,6 +339,10 @@ static void check_field(const struct recs_config *cfg, const struct setting *s, 
     case UINT:
         CHECK(ref_uint(text, s->min, s->max, &u));
         CHECK(*(const uint32_t *)(const void *)field == u);
+        break;
+    case BYTES:
+        CHECK(ref_bytes(text, &bytes));
+        CHECK(*(const uint64_t *)(const void *)field == bytes);
         break;
     case BOOL:
         CHECK(ref_bool(text, &b) && *(const bool *)(const void *)field == b);
@@ -447,6 +482,7 @@ static void check_log_line(const struct recs_config *cfg)
     free(redacted);
     CHECK(json_integer_value(json_object_get(obj, "port")) == cfg->port);
     CHECK(json_integer_value(json_object_get(obj, "k")) == cfg->k);
+    CHECK((uint64_t)json_integer_value(json_object_get(obj, "memory_limit")) == cfg->memory_limit);
     CHECK(json_integer_value(json_object_get(obj, "http_threads")) == cfg->http_threads);
     CHECK(json_is_boolean(json_object_get(obj, "cache")) &&
           json_boolean_value(json_object_get(obj, "cache")) == cfg->cache);

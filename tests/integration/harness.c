@@ -242,6 +242,22 @@ int pg_control_arg(const char *command, const char *arg)
     return WIFEXITED(rc) ? WEXITSTATUS(rc) : -1;
 }
 
+int pg_kill_postmaster(void)
+{
+    char path[600];
+    FILE *f;
+    long pid = 0;
+
+    snprintf(path, sizeof(path), "%s/data/postmaster.pid", env_or("RECS_TEST_PGDIR", "."));
+    f = fopen(path, "r");
+    if (f == NULL)
+        return -1;
+    if (fscanf(f, "%ld", &pid) != 1)
+        pid = 0;
+    fclose(f);
+    return pid > 1 && kill((pid_t)pid, SIGKILL) == 0 ? 0 : -1;
+}
+
 PGconn *db_connect_dbname(const char *dbname)
 {
     char conninfo[1200];

@@ -79,6 +79,11 @@ int pg_control(const char *command);
 /* The same with one more argument after the directory, e.g.
  * pg_control_arg("stop", "immediate"). */
 int pg_control_arg(const char *command, const char *arg);
+/* SIGKILL to the cluster's postmaster (its pid is the first line of
+ * $RECS_TEST_PGDIR/data/postmaster.pid): a crash, not a shutdown. Its
+ * backends linger until they notice; pg_control("restart") copes with
+ * that. Returns 0, or -1 when there was no postmaster to kill. */
+int pg_kill_postmaster(void);
 /* libpq connection to another database of the test cluster: the test
  * database's conninfo with dbname replaced. NULL on failure. */
 PGconn *db_connect_dbname(const char *dbname);

@@ -88,6 +88,81 @@ static void test_defaults(void **state)
     assert_int_equal(c.answer_cache, 1024);
     assert_int_equal(c.shutdown_timeout_s, 10);
     assert_true(c.access_log);
+    assert_int_equal(c.memory_limit, 0);
+}
+
+/* RECS_MEMORY_LIMIT: bytes with K, M, G or T (powers of 1024), at most
+ * 1024T; 0 leaves it to the cgroup. Anything else is refused. */
+static void test_memory_limit(void **state)
+{
+    static const struct {
+        const char *text;
+        uint64_t bytes;
+    } valid[] = {
+        {"0", 0},
+        {"512", 512},
+        {"20M", 20u << 20},
+        {"64K", 64u << 10},
+        {"3G", (uint64_t)3 << 30},
+        {"2T", (uint64_t)2 << 40},
+        {"1024T", (uint64_t)1 << 50},
+        {"1125899906842624", (uint64_t)1 << 50},
+        {"0000000000000000000000000001K", 1024},
+    };
+    static const char *const invalid[] = {
+        "20MB",
+        "20m",
+        "20k",
+        "1.5G",
+        "-1",
+        "+1",
+        " 20M",
+        "20M ",
+        "M",
+        "0x10",
+        "1025T",
+        "1048577G",
+        "1125899906842625",
+        "99999999999999999999",
+        "18446744073709551617",
+        "20MM",
+    };
+    struct recs_config c;
+    char err[256], flag[64], want[160];
+
+    (void)state;
+    for (size_t i = 0; i < sizeof(valid) / sizeof(valid[0]); i++) {
+        reset_env(NULL);
+        set_env("RECS_MEMORY_LIMIT", valid[i].text);
+        assert_int_equal(load(&c, err, sizeof(err), 0), RECS_CONFIG_OK);
+        if (c.memory_limit != valid[i].bytes)
+            fail_msg("RECS_MEMORY_LIMIT=%s gave %llu", valid[i].text,
+                     (unsigned long long)c.memory_limit);
+        snprintf(flag, sizeof(flag), "--memory-limit=%s", valid[i].text);
+        reset_env(NULL);
+        assert_int_equal(load(&c, err, sizeof(err), 1, flag), RECS_CONFIG_OK);
+        assert_true(c.memory_limit == valid[i].bytes);
+    }
+    for (size_t i = 0; i < sizeof(invalid) / sizeof(invalid[0]); i++) {
+        reset_env(NULL);
+        set_env("RECS_MEMORY_LIMIT", invalid[i]);
+        if (load(&c, err, sizeof(err), 0) != RECS_CONFIG_INVALID)
+            fail_msg("RECS_MEMORY_LIMIT='%s' was accepted", invalid[i]);
+        snprintf(want, sizeof(want),
+                 "invalid RECS_MEMORY_LIMIT '%s': expected a byte count: digits and an optional "
+                 "K, M, G or T, at most 1024T",
+                 invalid[i]);
+        assert_string_equal(err, want);
+    }
+    /* the flag overrides the variable; an empty variable is unset */
+    reset_env(NULL);
+    set_env("RECS_MEMORY_LIMIT", "1G");
+    assert_int_equal(load(&c, err, sizeof(err), 2, "--memory-limit", "300M"), RECS_CONFIG_OK);
+    assert_true(c.memory_limit == 300u << 20);
+    reset_env(NULL);
+    set_env("RECS_MEMORY_LIMIT", "");
+    assert_int_equal(load(&c, err, sizeof(err), 0), RECS_CONFIG_OK);
+    assert_true(c.memory_limit == 0);
 }
 
 static void test_env_then_flags(void **state)
@@ -243,6 +318,8 @@ static void test_help(void **state)
                                          "--access-log on|off",
                                          "RECS_ACCESS_LOG",
                                          "--listen-address",
+                                         "--memory-limit BYTES",
+                                         "RECS_MEMORY_LIMIT, default \"0\"",
                                          "empty string counts as unset",
                                          "-h, --help"};
     for (size_t i = 0; i < sizeof(expect) / sizeof(expect[0]); i++) {
@@ -329,6 +406,7 @@ static void test_log(void **state)
     char err[64], *text = NULL;
     size_t len = 0;
     set_env("DATABASE_URL", "postgresql://app:s3cret@db/shop");
+    set_env("RECS_MEMORY_LIMIT", "1536M");
     assert_int_equal(load(&c, err, sizeof(err), 1, "--kernel=avx2"), RECS_CONFIG_OK);
     recs_config_resolve(&c, 2);
     FILE *out = open_memstream(&text, &len);
@@ -351,6 +429,7 @@ static void test_log(void **state)
     assert_string_equal(json_string_value(json_object_get(obj, "kernel")), "avx2");
     assert_true(json_is_true(json_object_get(obj, "cache")));
     assert_string_equal(json_string_value(json_object_get(obj, "listen_address")), "");
+    assert_int_equal(json_integer_value(json_object_get(obj, "memory_limit")), 1610612736);
     json_decref(obj);
     free(text);
 }
@@ -361,6 +440,7 @@ int main(void)
         cmocka_unit_test_setup(test_defaults, reset_env),
         cmocka_unit_test_setup(test_env_then_flags, reset_env),
         cmocka_unit_test_setup(test_integers, reset_env),
+        cmocka_unit_test_setup(test_memory_limit, reset_env),
         cmocka_unit_test_setup(test_messages, reset_env),
         cmocka_unit_test_setup(test_database_url_errors, reset_env),
         cmocka_unit_test_setup(test_help, reset_env),

@@ -958,6 +958,104 @@ static void test_render(void **state)
     recs_minhash_destroy(mh);
 }
 
+/* n products whose titles are "word<i % 50> shared words", for the sizes
+ * the estimate distinguishes. */
+static struct rowset *numbered_rows(size_t n)
+{
+    struct rowset *rs = rowset_new(n);
+    char title[64];
+
+    for (size_t i = 0; i < n; i++) {
+        snprintf(title, sizeof(title), "word%zu shared words", i % 50);
+        set_product(rs, i, title);
+    }
+    return rs;
+}
+
+static size_t text_bytes(const struct recs_rows *rows)
+{
+    size_t text = 0;
+
+    for (size_t i = 0; i < rows->count; i++)
+        text += rows->rows[i].title_len + rows->rows[i].description_len;
+    return text;
+}
+
+/* The memory estimates: without signatures exactly what the snapshot
+ * holds; with them a row of 16-bit ids per product, postings once the
+ * catalog gets an index (past 512 KiB of ids), the token sets; nothing
+ * when the data is shared; a change set by what it adds. */
+static void test_memory_estimates(void **state)
+{
+    struct recs_minhash *mh = NULL;
+    struct recs_catalog *plain = NULL, *with = NULL, *next = NULL;
+    struct rowset *rows = vector_rows(0, NULL);
+    struct rowset *changed = vector_rows(3, "A linen shirt, breathable, relaxed collar, summer.");
+    struct rowset *small = numbered_rows(100), *large = numbered_rows(200);
+    struct rowset *change = rowset_new(2), *removal = rowset_new(1);
+    size_t rows_only, est, text;
+
+    (void)state;
+    assert_int_equal(recs_minhash_create(1500, RECS_KERNEL_AUTO, &mh), 0);
+    assert_int_equal(recs_catalog_build(mh, &rows->rows, false, NULL, 1, &plain), 0);
+    rows_only = recs_catalog_estimate_bytes(&rows->rows, 0, NULL);
+    /* the estimate counts every product's category string; the build keeps
+     * one copy per category */
+    {
+        size_t categories = 0;
+        for (size_t i = 0; i < rows->rows.count; i++)
+            categories += rows->rows.rows[i].category ? strlen(rows->rows.rows[i].category) + 1 : 0;
+        assert_true(rows_only >= recs_catalog_bytes(plain));
+        assert_true(rows_only - recs_catalog_bytes(plain) <= categories);
+    }
+
+    /* 13 products: no index (39 KB of ids) */
+    text = text_bytes(&rows->rows);
+    est = recs_catalog_estimate_bytes(&rows->rows, 1500, NULL);
+    assert_int_equal(est, rows_only + 13 * 3008 + text + text / 10 * sizeof(struct recs_token));
+    assert_int_equal(recs_catalog_build(mh, &rows->rows, true, NULL, 1, &with), 0);
+    /* 100 products (301 KB of ids): none either; 200 (602 KB): 16-bit postings */
+    text = text_bytes(&small->rows);
+    assert_int_equal(recs_catalog_estimate_bytes(&small->rows, 1500, NULL),
+                     recs_catalog_estimate_bytes(&small->rows, 0, NULL) + 100 * 3008 + text +
+                         text / 10 * sizeof(struct recs_token));
+    text = text_bytes(&large->rows);
+    assert_int_equal(recs_catalog_estimate_bytes(&large->rows, 1500, NULL),
+                     recs_catalog_estimate_bytes(&large->rows, 0, NULL) + 200 * 3008 +
+                         1500 * 200 * 2 + text + text / 10 * sizeof(struct recs_token));
+
+    /* the same rows share the data: nothing to allocate; other rows, or the
+     * other kind of snapshot, do not */
+    assert_int_equal(recs_catalog_estimate_bytes(&rows->rows, 1500, with), 0);
+    assert_int_equal(recs_catalog_estimate_bytes(&rows->rows, 0, plain), 0);
+    assert_int_equal(recs_catalog_estimate_bytes(&changed->rows, 1500, with),
+                     recs_catalog_estimate_bytes(&changed->rows, 1500, NULL));
+    assert_int_equal(recs_catalog_estimate_bytes(&rows->rows, 0, with), rows_only);
+
+    /* a change set: a new product costs its row of ids and its strings;
+     * a removal only the new snapshot's bookkeeping */
+    set_row(change, 0, 3, "linen-summer-shirt", "Linen Shirt", "new words", 1, NULL);
+    set_row(change, 1, 99, "brand-new", "Brand New", "other words here", 1, NULL);
+    set_row(removal, 0, 5, NULL, NULL, NULL, 0, NULL);
+    est = recs_catalog_estimate_apply_bytes(with, &change->rows);
+    assert_true(est >= 2 * 3008 + strlen("brand-new") + strlen("Brand New"));
+    assert_true(recs_catalog_estimate_apply_bytes(with, &removal->rows) < 3008 + 1500 * 8 + 512);
+    assert_true(recs_catalog_estimate_apply_bytes(with, &removal->rows) < est);
+    assert_int_equal(recs_catalog_apply(with, mh, &change->rows, &next), RECS_CATALOG_APPLIED);
+    assert_true(recs_catalog_bytes(next) - recs_catalog_bytes(with) <= est);
+
+    recs_catalog_unref(next);
+    recs_catalog_unref(with);
+    recs_catalog_unref(plain);
+    rowset_free(rows);
+    rowset_free(changed);
+    rowset_free(small);
+    rowset_free(large);
+    rowset_free(change);
+    rowset_free(removal);
+    recs_minhash_destroy(mh);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -970,6 +1068,7 @@ int main(void)
         cmocka_unit_test(test_changes_apply_like_a_fresh_build),
         cmocka_unit_test(test_storefront_queries_like_a_plain_computation),
         cmocka_unit_test(test_render),
+        cmocka_unit_test(test_memory_estimates),
     };
     /* The reference checks compute every signature the plain way, which
      * under valgrind takes minutes: scripts/test.sh skips them there (they
