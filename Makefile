@@ -130,12 +130,12 @@ bench-live: deps
 	@$(MAKE) --no-print-directory $(BUILD)/recs
 	@scripts/bench-live.sh
 
-# Storefront queries against the plain request (issue 9's cost targets).
+# Storefront queries against the plain request.
 bench-queries: deps
 	@$(MAKE) --no-print-directory $(BUILD)/recs
 	@scripts/bench-queries.sh
 
-# recs against nginx on the same bytes (issue 11's ceiling); nginx only here.
+# recs against nginx on the same bytes; nginx only here.
 bench-ceiling:
 	@RECS_DEPS_EXTRA="$(strip $(RECS_DEPS_EXTRA) nginx-light)" scripts/deps.sh
 	@$(MAKE) --no-print-directory $(BUILD)/recs

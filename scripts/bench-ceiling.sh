@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# bench-ceiling.sh: `make bench-ceiling` (issue 11, part 1). How close recs
+# bench-ceiling.sh: `make bench-ceiling`. How close recs
 # comes to what this machine serves over HTTP at all. nginx (2 workers,
 # access log off, a generated configuration in a temporary folder) serves
 # one of recs's own answers as a static file; recs runs on the demo catalog
@@ -11,7 +11,7 @@
 # and the table gives per round and as medians: req/s, p50, p99, the
 # server's CPU (user + system from /proc, nginx's master and workers
 # summed) per request, and recs's share of nginx's req/s and its p99 against
-# nginx's p99 in the same round, with the targets of issue 11 beside them.
+# nginx's p99 in the same round, with the ceiling targets beside them.
 # A figure, not a test: it fails only when something breaks (non-2xx
 # answers, socket errors, a server gone, different bytes).
 # Needs nginx (Debian package nginx-light; `make bench-ceiling` installs it).
@@ -143,7 +143,7 @@ echo
 echo "Shares and p99 ratios: against nginx in the same round; medians: of each figure and ratio."
 verdict() { awk -v v="$1" "BEGIN { print (v $2) ? \"met\" : \"missed\" }"; }
 echo
-echo "targets (issue 11), recs on the same answer as nginx, medians:"
+echo "targets, recs on the same answer as nginx, medians:"
 printf '  %-34s %8s   %s\n' "req/s >= 40 % of nginx's" "$(printf %.1f "$(med share same)") %" \
   "$(verdict "$(med share same)" ">= 40")"
 printf '  %-34s %8s   %s\n' "p99 <= 2x nginx's" "$(printf %.2f "$(med p99r same)")x" \

@@ -11,7 +11,7 @@
 #   cart      /recommendations?products=<5 random products>&limit=10
 #   page      the plain request with offset=1000&limit=10
 # Prints req/s, p50, p99, the service's CPU per request and their ratios to
-# the plain request of the same round, with the targets of issue 9 beside
+# the plain request of the same round, with the storefront cost targets beside
 # them and "met" or "missed".
 # The answer cache is off (RECS_ANSWER_CACHE=0): 300 targets repeat within
 # a run, and a cached answer costs the same whatever the query, so with it on
@@ -91,7 +91,7 @@ done
 ms() { awk -v us="$1" 'BEGIN { printf "%.2f", us / 1000 }'; }
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.3f", a / b }'; }
 row() { printf '| %-6s | %-31s | %6s | %8s | %8s | %10s | %8s | %7s | %7s | %-26s | %-6s |\n' "$@"; }
-# verdict KIND RPS_RATIO P50_RATIO: the target of issue 9 and met/missed
+# verdict KIND RPS_RATIO P50_RATIO: the storefront cost target and met/missed
 verdict() {
   case $1 in
   filtered) echo "req/s >= 1x or p50 <= 1x"
@@ -150,6 +150,6 @@ echo "CPU ms/req: the service's user + system CPU over the run, per request (the
 echo "  disturbed by whatever else the machine runs)."
 echo "req/s/pl, p50/pl, CPU/pl: against the plain request of the same round."
 ((rounds == 1)) || echo "median: the median of each figure and ratio over the rounds."
-echo "The targets (issue 9) are judged on req/s and p50 as stated there; CPU/pl is the same"
+echo "The targets are judged on req/s and p50; CPU/pl is the same"
 echo "  cost measured directly."
 stop_service
