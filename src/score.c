@@ -46,6 +46,15 @@ static bool bit_set(const uint64_t *bits, size_t i)
     return bits[i / 64] >> (i % 64) & 1u;
 }
 
+/* How many of the first n bits are set. */
+static size_t count_bits(const uint64_t *bits, size_t n)
+{
+    size_t count = 0;
+    for (size_t w = 0; w < (n + 63) / 64; w++)
+        count += (size_t)__builtin_popcountll(bits[w]);
+    return count;
+}
+
 struct count_job {
     const struct recs_catalog *c;
     size_t target;
@@ -600,8 +609,7 @@ int recs_score_rank(const struct recs_catalog *catalog, const struct recs_minhas
     if (eligible == NULL || matches == NULL || query->ntargets == 0 ||
         query->ntargets > RECS_SCORE_TARGETS_MAX)
         goto out;
-    for (size_t w = 0; w < (n + 63) / 64; w++)
-        candidates += (size_t)__builtin_popcountll(eligible[w]);
+    candidates = count_bits(eligible, n);
     rc = recs_catalog_has_signatures(catalog)
              ? score_signed(catalog, mh, query, eligible, candidates, threads, matches)
              : sign_and_compare(catalog, mh, query, eligible, threads, matches);
@@ -671,9 +679,7 @@ static uint64_t *query_candidates(const struct recs_catalog *c, const struct rec
         if (i >= 0)
             bits[(size_t)i / 64] &= ~((uint64_t)1 << ((size_t)i % 64));
     }
-    *count = 0;
-    for (size_t w = 0; w < (n + 63) / 64; w++)
-        *count += (size_t)__builtin_popcountll(bits[w]);
+    *count = count_bits(bits, n);
     return bits;
 }
 

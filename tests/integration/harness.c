@@ -141,6 +141,21 @@ int http_request(int port, const char *method, const char *target, struct http_r
     return http_raw(port, request, (size_t)n, out);
 }
 
+int http_get_body(int port, const char *target, char **body)
+{
+    struct http_response r;
+    int status;
+
+    *body = NULL;
+    if (http_request(port, "GET", target, &r) != 0)
+        return -1;
+    status = r.status;
+    *body = r.body;
+    r.body = NULL;
+    http_response_free(&r);
+    return status;
+}
+
 const char *http_header(const struct http_response *r, const char *name, char *buf, size_t len)
 {
     size_t nlen = strlen(name);

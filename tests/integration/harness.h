@@ -27,6 +27,9 @@ struct http_response {
 int http_raw(int port, const char *request, size_t len, struct http_response *out);
 /* A request with the given method and target, Connection: close. */
 int http_request(int port, const char *method, const char *target, struct http_response *out);
+/* GET target: returns the status (-1 when the connection failed) and hands
+ * over the body in *body (caller frees; NULL when there is none). */
+int http_get_body(int port, const char *target, char **body);
 /* The value of header name (case-insensitive) copied into buf, or NULL. */
 const char *http_header(const struct http_response *r, const char *name, char *buf, size_t len);
 void http_response_free(struct http_response *r);

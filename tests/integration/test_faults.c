@@ -712,29 +712,13 @@ static bool wait_for_statement(const char *pattern, double timeout_s)
  * a change set) take the snapshot they were read under. */
 #define CATALOG_STATEMENT "%pg_current_snapshot()%"
 
-/* The status and body (caller frees) of GET target. */
-static int fetch(int port, const char *target, char **body)
-{
-    struct http_response r;
-    int status;
-
-    *body = NULL;
-    if (http_request(port, "GET", target, &r) != 0)
-        return -1;
-    status = r.status;
-    *body = r.body;
-    r.body = NULL;
-    http_response_free(&r);
-    return status;
-}
-
 /* The service answers every target exactly as the from-scratch oracle. */
 static void assert_like_oracle(int port, int oracle_port, const char *const *targets, size_t n)
 {
     for (size_t i = 0; i < n; i++) {
         char *got = NULL, *want = NULL;
-        int got_status = fetch(port, targets[i], &got);
-        int want_status = fetch(oracle_port, targets[i], &want);
+        int got_status = http_get_body(port, targets[i], &got);
+        int want_status = http_get_body(oracle_port, targets[i], &want);
 
         if (got_status != want_status || got == NULL || want == NULL || strcmp(got, want) != 0)
             fail_msg("%s: recs answered %d %.300s\nfrom scratch: %d %.300s", targets[i], got_status,

@@ -55,28 +55,13 @@ static const char *const queries[] = {
 
 static bool catalog_empty; /* the test emptied it on purpose */
 
-static int body_of(int port, const char *target, char **body)
-{
-    struct http_response r;
-    int status;
-
-    *body = NULL;
-    if (http_request(port, "GET", target, &r) != 0)
-        return -1;
-    status = r.status;
-    *body = r.body;
-    r.body = NULL;
-    http_response_free(&r);
-    return status;
-}
-
 /* The server under test answers target exactly like the oracle; returns
  * the status. */
 static int assert_like_oracle(const char *target)
 {
     char *got = NULL, *want = NULL;
-    int got_status = body_of(server.port, target, &got);
-    int want_status = body_of(oracle.port, target, &want);
+    int got_status = http_get_body(server.port, target, &got);
+    int want_status = http_get_body(oracle.port, target, &want);
 
     if (got_status != want_status || (got != NULL) != (want != NULL) ||
         (got != NULL && strcmp(got, want) != 0))
@@ -193,7 +178,8 @@ static void test_every_kind_of_change_shows_at_once(void **state)
     {
         char *body = NULL;
         assert_int_equal(
-            body_of(server.port, "/products/aeroglide-running-shoes/recommendations", &body), 404);
+            http_get_body(server.port, "/products/aeroglide-running-shoes/recommendations", &body),
+            404);
         free(body);
     }
     /* a product moved to another category, a category renamed, a product
@@ -326,12 +312,14 @@ static void test_database_gone_in_the_middle_of_a_change(void **state)
     pg = NULL;
     assert_int_equal(pg_control_arg("stop", "immediate"), 0);
     assert_int_equal(
-        body_of(server.port, "/products/aeroglide-running-shoes/recommendations", &body), 503);
+        http_get_body(server.port, "/products/aeroglide-running-shoes/recommendations", &body),
+        503);
     free(body);
     assert_int_equal(pg_control("restart"), 0);
     deadline = now_seconds() + 10;
     while (now_seconds() < deadline && status != 200) {
-        status = body_of(server.port, "/products/aeroglide-running-shoes/recommendations", &body);
+        status =
+            http_get_body(server.port, "/products/aeroglide-running-shoes/recommendations", &body);
         free(body);
         if (status != 200)
             sleep_ms(100);
