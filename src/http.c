@@ -14,8 +14,9 @@
  * request head has not arrived completely within RECS_HEADER_TIMEOUT (from
  * the connection's start, or on a kept-alive connection from the first byte
  * of the next request), or whose response has not been taken by the client
- * within RECS_SEND_TIMEOUT; a request that announces a body is answered at
- * once, before its body is read. Connections are cheap (a descriptor and a
+ * within RECS_SEND_TIMEOUT, unless what it waits for is its own worker
+ * (busy with another request); a request that announces a body is answered
+ * at once, before its body is read. Connections are cheap (a descriptor and a
  * 64 KiB pool each), so the cap is high and the descriptor limit is raised
  * to fit it: what holds a slot without progress is cut, not what is merely
  * many.
@@ -37,6 +38,7 @@
 
 #include <arpa/inet.h>
 #include <netinet/in.h>
+#include <poll.h>
 #include <pthread.h>
 #include <stdarg.h>
 #include <stdatomic.h>
@@ -44,6 +46,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/ioctl.h>
 #include <sys/random.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
@@ -305,6 +308,21 @@ ssize_t recv(int fd, void *buf, size_t len, int flags)
     return n;
 }
 
+/* Whether an overdue connection is waiting for its worker rather than for
+ * its client: bytes of the request head that have arrived but are not read
+ * yet, or room in the socket for the rest of the response. A worker busy
+ * with another connection's request (a slow database) is no reason to cut
+ * this one; a slow client leaves nothing unread and the send buffer full. */
+static bool waiting_for_us(const struct conn_entry *e)
+{
+    int unread = 0;
+    struct pollfd out = {.fd = e->fd, .events = POLLOUT};
+
+    if (e->phase == PHASE_RECEIVING)
+        return ioctl(e->fd, FIONREAD, &unread) == 0 && unread > 0;
+    return poll(&out, 1, 0) == 1 && (out.revents & POLLOUT) != 0;
+}
+
 /* Every quarter second: shuts down the sockets whose request head or
  * response is overdue. The connection's worker then sees the end of the
  * stream and closes it as it would any connection the client closed. */
@@ -322,7 +340,7 @@ static void *watchdog_main(void *arg)
             double limit = e->phase == PHASE_RECEIVING ? w->header_timeout
                            : e->phase == PHASE_SENDING ? w->send_timeout
                                                        : 0;
-            if (limit > 0 && !e->cut && now - e->since > limit) {
+            if (limit > 0 && !e->cut && now - e->since > limit && !waiting_for_us(e)) {
                 shutdown(e->fd, SHUT_RDWR);
                 e->cut = true;
             }

@@ -65,7 +65,9 @@ static int connect_to(int port)
     setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, sizeof(timeout));
     setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &timeout, sizeof(timeout));
     if (connect(fd, (struct sockaddr *)&addr, sizeof(addr)) != 0) {
+        int why = errno;
         close(fd);
+        errno = why;
         return -1;
     }
     return fd;
@@ -97,6 +99,7 @@ int http_raw(int port, const char *request, size_t len, struct http_response *ou
     int fd = connect_to(port);
 
     memset(out, 0, sizeof(*out));
+    out->connect_errno = fd < 0 ? errno : 0;
     if (fd < 0 || buf == NULL) {
         free(buf);
         if (fd >= 0)

@@ -19,6 +19,7 @@ struct http_response {
     char headers[8192];
     char *body; /* malloc'd, NUL-terminated */
     size_t body_len;
+    int connect_errno; /* why the connection failed, when http_raw returned -1 */
 };
 
 /* Sends raw bytes to 127.0.0.1:port and reads the whole response (the

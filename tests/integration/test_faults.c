@@ -227,7 +227,8 @@ struct call {
     int port;
     const char *method; /* NULL: GET */
     char target[256];
-    int status; /* -1: no connection, 0: closed without a response */
+    int status;        /* -1: no connection, 0: closed without a response */
+    int connect_errno; /* when status is -1 */
     double start, end;
     bool retry_after;   /* the response has Retry-After */
     bool json;          /* the body parses as JSON */
@@ -256,6 +257,7 @@ static void call_run(struct call *c)
     c->status =
         http_request(c->port, c->method ? c->method : "GET", c->target, &r) == 0 ? r.status : -1;
     c->end = now_seconds();
+    c->connect_errno = r.connect_errno;
     c->retry_after = http_header(&r, "Retry-After", value, sizeof(value)) != NULL;
     c->body_hash = r.body != NULL ? text_hash(r.body) : 0;
     body = http_json(&r);
@@ -322,6 +324,12 @@ static void assert_concurrent_ok(int port, size_t n)
  * Retry-After when it is 503. */
 static void assert_error_reply(const struct call *c, int status)
 {
+    if (c->status == -1)
+        fail_msg("%s: no connection after %.3f s (%s), expected %d", c->target, c->end - c->start,
+                 strerror(c->connect_errno), status);
+    if (c->status == 0)
+        fail_msg("%s: connection closed without a response after %.3f s, expected %d", c->target,
+                 c->end - c->start, status);
     if (c->status != status)
         fail_msg("%s answered %d, expected %d", c->target, c->status, status);
     if (!c->json_error)
@@ -565,6 +573,8 @@ static void killed_with_requests_in_flight(bool sigkill)
                 fail_msg("200 while the database was down");
             continue;
         }
+        if (g->status != 503)
+            server_print_log_tail(&s);
         assert_error_reply(g, 503);
         outage_503++;
         if (g->end - from > bound)
@@ -592,6 +602,60 @@ static void test_postmaster_sigkilled_with_requests_in_flight(void **state)
 {
     (void)state;
     killed_with_requests_in_flight(true);
+}
+
+/* A worker busy with one request (here waiting on a lock) does not cost the
+ * connections it accepted meanwhile their header deadline: their request
+ * heads have arrived, it is the worker that has not read them yet. With one
+ * worker and 8 clients at once, it accepts several in one go before the
+ * first request blocks. */
+static void test_busy_worker_does_not_cut_waiting_requests(void **state)
+{
+    static const char *const env[] = {"RECS_HTTP_THREADS=1", "RECS_HEADER_TIMEOUT=1",
+                                      "RECS_STATEMENT_TIMEOUT_MS=10000", NULL};
+    static const char *const slugs[] = {"linen-summer-shirt", "road-running-shoes",
+                                        "espresso-grinder", "wireless-earbuds"};
+    struct row *row = row_begin("1 busy worker, header deadline");
+    static struct call calls[8]; /* static: threads may outlive a failed assertion */
+    pthread_t threads[8];
+    struct server s;
+    double slowest = 0;
+
+    (void)state;
+    start_server(&s, env);
+    assert_concurrent_ok(s.port, 4);
+    locker = db_connect();
+    assert_non_null(locker);
+    assert_int_equal(db_exec(locker, "BEGIN"), 0);
+    assert_int_equal(
+        db_exec(locker, "LOCK TABLE products, recs_catalog_version IN ACCESS EXCLUSIVE MODE"), 0);
+    for (int i = 0; i < 8; i++) {
+        char target[128];
+        snprintf(target, sizeof(target), "/products/%s/recommendations", slugs[i % 4]);
+        call_set(&calls[i], s.port, target);
+        threads[i] = spawn(call_thread, &calls[i]);
+    }
+    sleep_ms(2500);
+    assert_int_equal(db_exec(locker, "COMMIT"), 0);
+    PQfinish(locker);
+    locker = NULL;
+    for (int i = 0; i < 8; i++)
+        join(threads[i]);
+    for (int i = 0; i < 8; i++) {
+        if (calls[i].status != 200)
+            server_print_log_tail(&s);
+        if (calls[i].status == 0)
+            fail_msg("%s: closed without a response after %.3f s while its worker was busy",
+                     calls[i].target, calls[i].end - calls[i].start);
+        assert_int_equal(calls[i].status, 200);
+        if (calls[i].end - calls[i].start > slowest)
+            slowest = calls[i].end - calls[i].start;
+    }
+    row_note(row,
+             "8 requests behind a 2.5 s lock wait, header deadline 1 s: all 200 (slowest %.1f s)",
+             slowest);
+    stop_server(&s);
+    row_pass(row);
 }
 
 /* Idle pooled connections the server closed (a restart with no traffic in
@@ -2268,6 +2332,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_teardown(test_database_killed_with_requests_in_flight, cleanup),
         cmocka_unit_test_teardown(test_postmaster_sigkilled_with_requests_in_flight, cleanup),
+        cmocka_unit_test_teardown(test_busy_worker_does_not_cut_waiting_requests, cleanup),
         cmocka_unit_test_teardown(test_idle_connections_closed_by_the_server, cleanup),
         cmocka_unit_test_teardown(test_postmaster_sigkilled_during_first_load, cleanup),
         cmocka_unit_test_teardown(test_postmaster_sigkilled_during_a_change_set, cleanup),
