@@ -16,6 +16,7 @@
 #include <string.h>
 
 #include "parallel.h"
+#include "vocabulary.h"
 
 /* A catalog whose rows of 16-bit ids fit in this is always scanned (score.c),
  * so it carries no inverted index. */
@@ -380,12 +381,6 @@ static uint32_t dict_intern(struct catalog_dict *dict, uint64_t value)
 
 enum intern_result { INTERN_OK, INTERN_NO_MEMORY, INTERN_TOO_MANY };
 
-static uint32_t base_id_at(const struct catalog_base *b, size_t product, uint32_t k)
-{
-    const unsigned char *row = b->ids + product * b->row_stride;
-    return b->id_bytes == 2 ? ((const uint16_t *)row)[k] : ((const uint32_t *)row)[k];
-}
-
 static void store_id(unsigned char *row, unsigned id_bytes, uint32_t k, uint32_t id)
 {
     if (id_bytes == 2)
@@ -394,42 +389,72 @@ static void store_id(unsigned char *row, unsigned id_bytes, uint32_t k, uint32_t
         ((uint32_t *)row)[k] = id;
 }
 
+/* How many rows ahead the index passes ask for a row: rows lie a whole
+ * signature apart, farther than the processor follows a stride by itself. */
+#define INDEX_PREFETCH_ROWS 8
+
+/* The block's ids of product i: count ids from position first on. */
+static const void *block_ids(const struct catalog_base *b, size_t i, uint32_t first)
+{
+    return b->ids + i * b->row_stride + (size_t)first * b->id_bytes;
+}
+
+static uint32_t block_id(const void *ids, unsigned id_bytes, uint32_t j)
+{
+    return id_bytes == 2 ? ((const uint16_t *)ids)[j] : ((const uint32_t *)ids)[j];
+}
+
 /* The inverted index of one block of positions, from the ids just interned:
- * a counting sort of the products by id, per position. */
+ * a counting sort of the products by id, for all the block's positions in
+ * the same two passes over the rows (one pass per position would load a
+ * whole row's cache line for each id it reads). */
 static enum intern_result index_block(struct catalog_base *b, uint32_t first, uint32_t count)
 {
+    uint32_t *offsets[RECS_MINHASH_BLOCK];
+    void *postings[RECS_MINHASH_BLOCK];
+
     for (uint32_t j = 0; j < count; j++) {
         uint32_t k = first + j, distinct = b->dicts[k].count;
-        uint32_t *offsets = calloc((size_t)distinct + 1, sizeof(*offsets));
-        void *postings = malloc((b->count ? b->count : 1) * b->index_bytes);
-
         free(b->offsets[k]);
         free(b->postings[k]);
-        b->offsets[k] = offsets;
-        b->postings[k] = postings;
+        offsets[j] = b->offsets[k] = calloc((size_t)distinct + 1, sizeof(**offsets));
+        postings[j] = b->postings[k] = malloc((b->count ? b->count : 1) * b->index_bytes);
         b->indexed[k] = distinct;
-        if (offsets == NULL || postings == NULL)
+        if (offsets[j] == NULL || postings[j] == NULL)
             return INTERN_NO_MEMORY;
-        for (size_t i = 0; i < b->count; i++) {
-            if (b->products[i].has_signature)
-                offsets[base_id_at(b, i, k) + 1]++;
-        }
-        for (uint32_t v = 0; v < distinct; v++)
-            offsets[v + 1] += offsets[v];
-        /* fill using offsets[v] as the cursor, then shift it back */
-        for (size_t i = 0; i < b->count; i++) {
-            uint32_t at;
-            if (!b->products[i].has_signature)
-                continue;
-            at = offsets[base_id_at(b, i, k)]++;
+    }
+    for (size_t i = 0; i < b->count; i++) {
+        const void *ids = block_ids(b, i, first);
+        if (i + INDEX_PREFETCH_ROWS < b->count)
+            __builtin_prefetch(block_ids(b, i + INDEX_PREFETCH_ROWS, first));
+        if (!b->products[i].has_signature)
+            continue;
+        for (uint32_t j = 0; j < count; j++)
+            offsets[j][block_id(ids, b->id_bytes, j) + 1]++;
+    }
+    for (uint32_t j = 0; j < count; j++) {
+        for (uint32_t v = 0; v < b->indexed[first + j]; v++)
+            offsets[j][v + 1] += offsets[j][v];
+    }
+    /* fill using offsets[v] as the cursor, then shift it back */
+    for (size_t i = 0; i < b->count; i++) {
+        const void *ids = block_ids(b, i, first);
+        if (i + INDEX_PREFETCH_ROWS < b->count)
+            __builtin_prefetch(block_ids(b, i + INDEX_PREFETCH_ROWS, first));
+        if (!b->products[i].has_signature)
+            continue;
+        for (uint32_t j = 0; j < count; j++) {
+            uint32_t at = offsets[j][block_id(ids, b->id_bytes, j)]++;
             if (b->index_bytes == 2)
-                ((uint16_t *)postings)[at] = (uint16_t)i;
+                ((uint16_t *)postings[j])[at] = (uint16_t)i;
             else
-                ((uint32_t *)postings)[at] = (uint32_t)i;
+                ((uint32_t *)postings[j])[at] = (uint32_t)i;
         }
-        for (uint32_t v = distinct; v > 0; v--)
-            offsets[v] = offsets[v - 1];
-        offsets[0] = 0;
+    }
+    for (uint32_t j = 0; j < count; j++) {
+        for (uint32_t v = b->indexed[first + j]; v > 0; v--)
+            offsets[j][v] = offsets[j][v - 1];
+        offsets[j][0] = 0;
     }
     return INTERN_OK;
 }
@@ -482,14 +507,98 @@ static enum intern_result sort_block(struct catalog_base *b, uint32_t first, uin
     return INTERN_OK;
 }
 
-/* Signs every product for one block of positions and interns the values. */
+/* The common tokens' values at one block of positions, computed once for
+ * the block: each token's values as ranks (equal values, equal ranks), so
+ * that a product's minimum over its common tokens is a minimum of small
+ * integers; the value and, once interned, the id of each rank. The table
+ * stays small enough for the second-level cache. */
+#define COMMON_TOKENS_MAX 4096u
+#define RANK_NONE UINT16_MAX
+
+struct block_table {
+    uint32_t tokens, count;  /* common tokens (ids below it), positions */
+    uint16_t *ranks;         /* tokens x a whole block: ranks[t * RECS_MINHASH_BLOCK + j] */
+    uint64_t *values;        /* count x tokens: values[j * tokens + r] */
+    uint32_t *ids;           /* count x tokens: the id of a rank + 1, 0 = not yet */
+    struct value_id *sort;   /* tokens */
+    struct recs_token *rare; /* the rest of one product's tokens */
+    size_t rare_cap;
+};
+
+static void block_table_free(struct block_table *t)
+{
+    free(t->ranks);
+    free(t->values);
+    free(t->ids);
+    free(t->sort);
+    free(t->rare);
+}
+
+static int block_table_fill(struct block_table *t, const struct recs_minhash *mh,
+                            const struct recs_vocabulary *vocab, uint32_t first, uint32_t count)
+{
+    uint32_t n = vocab->count < COMMON_TOKENS_MAX ? (uint32_t)vocab->count : COMMON_TOKENS_MAX;
+    uint64_t values[RECS_MINHASH_BLOCK];
+
+    memset(t, 0, sizeof(*t));
+    t->tokens = n;
+    t->count = count;
+    n = n ? n : 1;
+    t->ranks = calloc((size_t)n * RECS_MINHASH_BLOCK, sizeof(*t->ranks));
+    t->values = malloc((size_t)n * count * sizeof(*t->values));
+    t->ids = calloc((size_t)n * count, sizeof(*t->ids));
+    t->sort = malloc((size_t)n * count * sizeof(*t->sort));
+    if (t->ranks == NULL || t->values == NULL || t->ids == NULL || t->sort == NULL)
+        return -1;
+    for (uint32_t tok = 0; tok < t->tokens; tok++) {
+        recs_minhash_sign_range(mh, &vocab->tokens[tok], 1, first, count, values);
+        for (uint32_t j = 0; j < count; j++)
+            t->sort[(size_t)j * t->tokens + tok] = (struct value_id){values[j], tok};
+    }
+    for (uint32_t j = 0; j < count; j++) {
+        struct value_id *sorted = t->sort + (size_t)j * t->tokens;
+        uint32_t rank = 0;
+        qsort(sorted, t->tokens, sizeof(*sorted), by_value);
+        for (uint32_t r = 0; r < t->tokens; r++) {
+            if (r > 0 && sorted[r].value != sorted[r - 1].value)
+                rank++;
+            t->ranks[(size_t)sorted[r].id * RECS_MINHASH_BLOCK + j] = (uint16_t)rank;
+            t->values[(size_t)j * t->tokens + rank] = sorted[r].value;
+        }
+    }
+    return 0;
+}
+
+/* The id of the value at block position j whose smallest common rank is
+ * rank (RANK_NONE: no common token) and whose rare tokens' minimum is rare
+ * (when there are any). Returns UINT32_MAX when memory runs out. */
+static uint32_t block_id_of(struct block_table *t, struct catalog_dict *dict, uint32_t j,
+                            uint16_t rank, bool has_rare, uint64_t rare)
+{
+    size_t at = (size_t)j * t->tokens + rank;
+    uint32_t id;
+
+    if (rank == RANK_NONE || (has_rare && rare < t->values[at]))
+        return dict_intern(dict, rare);
+    if (t->ids[at] == 0) {
+        if ((id = dict_intern(dict, t->values[at])) == UINT32_MAX)
+            return UINT32_MAX;
+        t->ids[at] = id + 1;
+    }
+    return t->ids[at] - 1;
+}
+
+/* Signs every product for one block of positions and interns the values:
+ * the minimum over a product's common tokens comes from the block's table,
+ * only its rare tokens are hashed. */
 static enum intern_result intern_block(struct catalog_base *b, const struct recs_minhash *mh,
-                                       const struct token_set *sets, uint32_t first)
+                                       const struct recs_vocabulary *vocab, uint32_t first)
 {
     uint32_t count = b->k - first < RECS_MINHASH_BLOCK ? b->k - first : RECS_MINHASH_BLOCK;
     uint32_t id_max = b->id_bytes == 2 ? UINT16_MAX : UINT32_MAX - 1;
     struct catalog_dict *dicts = b->dicts + first;
-    uint64_t values[RECS_MINHASH_BLOCK];
+    struct block_table table;
+    enum intern_result r = INTERN_NO_MEMORY;
 
     for (uint32_t j = 0; j < count; j++) {
         free(dicts[j].keys);
@@ -498,29 +607,62 @@ static enum intern_result intern_block(struct catalog_base *b, const struct recs
         if (dict_grow(&dicts[j]) != 0)
             return INTERN_NO_MEMORY;
     }
+    if (block_table_fill(&table, mh, vocab, first, count) != 0)
+        goto out;
     for (size_t i = 0; i < b->count; i++) {
+        const uint32_t *tokens = vocab->ids + vocab->first[i];
+        size_t ntokens = vocab->first[i + 1] - vocab->first[i], nrare = 0;
         unsigned char *row = b->ids + i * b->row_stride;
-        if (sets[i].count == 0)
+        uint16_t best[RECS_MINHASH_BLOCK];
+        uint64_t rare[RECS_MINHASH_BLOCK];
+
+        if (ntokens == 0)
             continue;
-        recs_minhash_sign_range(mh, sets[i].tokens, sets[i].count, first, count, values);
+        if (ntokens > table.rare_cap) {
+            struct recs_token *grown = realloc(table.rare, ntokens * sizeof(*grown));
+            if (grown == NULL)
+                goto out;
+            table.rare = grown;
+            table.rare_cap = ntokens;
+        }
+        for (uint32_t j = 0; j < RECS_MINHASH_BLOCK; j++)
+            best[j] = RANK_NONE;
+        for (size_t t = 0; t < ntokens; t++) {
+            const uint16_t *ranks = table.ranks + (size_t)tokens[t] * RECS_MINHASH_BLOCK;
+            if (tokens[t] >= table.tokens) {
+                table.rare[nrare++] = vocab->tokens[tokens[t]];
+                continue;
+            }
+            /* a whole block, whatever count is: a loop the compiler
+             * turns into vector minimums */
+            for (uint32_t j = 0; j < RECS_MINHASH_BLOCK; j++)
+                best[j] = ranks[j] < best[j] ? ranks[j] : best[j];
+        }
+        if (nrare > 0)
+            recs_minhash_sign_range(mh, table.rare, nrare, first, count, rare);
         for (uint32_t j = 0; j < count; j++) {
-            uint32_t id = dict_intern(&dicts[j], values[j]);
+            uint32_t id = block_id_of(&table, &dicts[j], j, best[j], nrare > 0, rare[j]);
             if (id == UINT32_MAX)
-                return INTERN_NO_MEMORY;
-            if (id > id_max)
-                return INTERN_TOO_MANY;
+                goto out;
+            if (id > id_max) {
+                r = INTERN_TOO_MANY;
+                goto out;
+            }
             store_id(row, b->id_bytes, first + j, id);
         }
     }
     if (b->offsets != NULL && index_block(b, first, count) != INTERN_OK)
-        return INTERN_NO_MEMORY;
-    return sort_block(b, first, count);
+        goto out;
+    r = sort_block(b, first, count);
+out:
+    block_table_free(&table);
+    return r;
 }
 
 struct intern_job {
     struct catalog_base *b;
     const struct recs_minhash *mh;
-    const struct token_set *sets;
+    const struct recs_vocabulary *vocab;
     atomic_int result;
 };
 
@@ -533,13 +675,13 @@ static void intern_range(void *ctx, unsigned worker, size_t begin, size_t end)
     (void)worker;
     for (size_t blk = begin; blk < end && r == INTERN_OK && atomic_load(&job->result) == INTERN_OK;
          blk++)
-        r = intern_block(job->b, job->mh, job->sets, (uint32_t)blk * RECS_MINHASH_BLOCK);
+        r = intern_block(job->b, job->mh, job->vocab, (uint32_t)blk * RECS_MINHASH_BLOCK);
     if (r != INTERN_OK)
         atomic_store(&job->result, r);
 }
 
 static enum intern_result intern_all(struct catalog_base *b, const struct recs_minhash *mh,
-                                     const struct token_set *sets, unsigned threads)
+                                     const struct recs_vocabulary *vocab, unsigned threads)
 {
     uint32_t blocks = (b->k + RECS_MINHASH_BLOCK - 1) / RECS_MINHASH_BLOCK;
     size_t bytes;
@@ -552,9 +694,22 @@ static enum intern_result intern_all(struct catalog_base *b, const struct recs_m
         return INTERN_NO_MEMORY;
     memset(b->ids, 0, bytes);
 
-    struct intern_job job = {.b = b, .mh = mh, .sets = sets, .result = INTERN_OK};
+    struct intern_job job = {.b = b, .mh = mh, .vocab = vocab, .result = INTERN_OK};
     recs_parallel_for(blocks, 1, b->count >= PARALLEL_MIN_BUILD ? threads : 1, intern_range, &job);
     return (enum intern_result)atomic_load(&job.result);
+}
+
+/* The vocabulary of the token sets, each set freed once numbered: the
+ * build keeps the ids alone. */
+static int number_tokens(struct recs_vocabulary *vocab, struct token_set *sets, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        if (recs_vocabulary_add(vocab, sets[i].tokens, sets[i].count) != 0)
+            return -1;
+        free(sets[i].tokens);
+        sets[i].tokens = NULL;
+    }
+    return recs_vocabulary_finish(vocab);
 }
 
 static size_t dict_bytes(const struct catalog_base *b)
@@ -568,8 +723,11 @@ static size_t dict_bytes(const struct catalog_base *b)
 static int build_signatures(struct catalog_base *b, const struct recs_minhash *mh, unsigned threads)
 {
     struct token_set *sets = calloc(b->count ? b->count : 1, sizeof(*sets));
+    struct recs_vocabulary vocab;
     enum intern_result r = INTERN_NO_MEMORY;
     bool indexed;
+
+    recs_vocabulary_init(&vocab);
 
     b->k = recs_minhash_k(mh);
     b->index_bytes = b->count <= 65536 ? 2 : 4;
@@ -591,13 +749,13 @@ static int build_signatures(struct catalog_base *b, const struct recs_minhash *m
         b->dicts = NULL;
         goto out;
     }
-    if (tokenize_all(b, sets, threads) != 0)
+    if (tokenize_all(b, sets, threads) != 0 || number_tokens(&vocab, sets, b->count) != 0)
         goto out;
     b->id_bytes = 2;
-    r = intern_all(b, mh, sets, threads);
+    r = intern_all(b, mh, &vocab, threads);
     if (r == INTERN_TOO_MANY) {
         b->id_bytes = 4;
-        r = intern_all(b, mh, sets, threads);
+        r = intern_all(b, mh, &vocab, threads);
     }
     if (r != INTERN_OK)
         goto out;
@@ -606,6 +764,7 @@ static int build_signatures(struct catalog_base *b, const struct recs_minhash *m
         b->bytes += (size_t)b->k * b->count * b->index_bytes; /* postings; offsets are smaller */
 out:
     free_token_sets(sets, b->count);
+    recs_vocabulary_free(&vocab);
     return r == INTERN_OK ? 0 : -1;
 }
 
