@@ -404,24 +404,48 @@ static uint32_t block_id(const void *ids, unsigned id_bytes, uint32_t j)
     return id_bytes == 2 ? ((const uint16_t *)ids)[j] : ((const uint32_t *)ids)[j];
 }
 
+/* Appends the gap from *last to product i to a list at units + *at (see
+ * catalog_private.h), or with units NULL only counts its units. */
+static void put_gap(uint16_t *units, uint32_t *at, uint32_t *last, uint32_t i)
+{
+    uint32_t gap = i - *last;
+
+    *last = i;
+    if (gap < CATALOG_GAP_ESCAPE) {
+        if (units != NULL)
+            units[*at] = (uint16_t)gap;
+        *at += 1;
+        return;
+    }
+    if (units != NULL) {
+        units[*at] = CATALOG_GAP_ESCAPE;
+        units[*at + 1] = (uint16_t)(gap >> 16);
+        units[*at + 2] = (uint16_t)gap;
+    }
+    *at += 3;
+}
+
 /* The inverted index of one block of positions, from the ids just interned:
  * a counting sort of the products by id, for all the block's positions in
  * the same two passes over the rows (one pass per position would load a
- * whole row's cache line for each id it reads). */
+ * whole row's cache line for each id it reads). The first pass measures
+ * each list in units, the second writes its gaps. */
 static enum intern_result index_block(struct catalog_base *b, uint32_t first, uint32_t count)
 {
-    uint32_t *offsets[RECS_MINHASH_BLOCK];
-    void *postings[RECS_MINHASH_BLOCK];
+    uint32_t *offsets[RECS_MINHASH_BLOCK], *last[RECS_MINHASH_BLOCK] = {0};
+    uint16_t *units[RECS_MINHASH_BLOCK];
+    enum intern_result r = INTERN_NO_MEMORY;
 
     for (uint32_t j = 0; j < count; j++) {
         uint32_t k = first + j, distinct = b->dicts[k].count;
         free(b->offsets[k]);
         free(b->postings[k]);
+        b->postings[k] = NULL;
         offsets[j] = b->offsets[k] = calloc((size_t)distinct + 1, sizeof(**offsets));
-        postings[j] = b->postings[k] = malloc((b->count ? b->count : 1) * b->index_bytes);
+        last[j] = calloc(distinct ? distinct : 1, sizeof(**last));
         b->indexed[k] = distinct;
-        if (offsets[j] == NULL || postings[j] == NULL)
-            return INTERN_NO_MEMORY;
+        if (offsets[j] == NULL || last[j] == NULL)
+            goto out;
     }
     for (size_t i = 0; i < b->count; i++) {
         const void *ids = block_ids(b, i, first);
@@ -429,12 +453,20 @@ static enum intern_result index_block(struct catalog_base *b, uint32_t first, ui
             __builtin_prefetch(block_ids(b, i + INDEX_PREFETCH_ROWS, first));
         if (!b->products[i].has_signature)
             continue;
-        for (uint32_t j = 0; j < count; j++)
-            offsets[j][block_id(ids, b->id_bytes, j) + 1]++;
+        for (uint32_t j = 0; j < count; j++) {
+            uint32_t v = block_id(ids, b->id_bytes, j);
+            put_gap(NULL, &offsets[j][v + 1], &last[j][v], (uint32_t)i);
+        }
     }
     for (uint32_t j = 0; j < count; j++) {
-        for (uint32_t v = 0; v < b->indexed[first + j]; v++)
+        uint32_t distinct = b->indexed[first + j];
+        for (uint32_t v = 0; v < distinct; v++)
             offsets[j][v + 1] += offsets[j][v];
+        units[j] = b->postings[first + j] =
+            malloc(offsets[j][distinct] ? offsets[j][distinct] * sizeof(**units) : 1);
+        if (units[j] == NULL)
+            goto out;
+        memset(last[j], 0, (distinct ? distinct : 1) * sizeof(**last));
     }
     /* fill using offsets[v] as the cursor, then shift it back */
     for (size_t i = 0; i < b->count; i++) {
@@ -444,11 +476,8 @@ static enum intern_result index_block(struct catalog_base *b, uint32_t first, ui
         if (!b->products[i].has_signature)
             continue;
         for (uint32_t j = 0; j < count; j++) {
-            uint32_t at = offsets[j][block_id(ids, b->id_bytes, j)]++;
-            if (b->index_bytes == 2)
-                ((uint16_t *)postings[j])[at] = (uint16_t)i;
-            else
-                ((uint32_t *)postings[j])[at] = (uint32_t)i;
+            uint32_t v = block_id(ids, b->id_bytes, j);
+            put_gap(units[j], &offsets[j][v], &last[j][v], (uint32_t)i);
         }
     }
     for (uint32_t j = 0; j < count; j++) {
@@ -456,7 +485,11 @@ static enum intern_result index_block(struct catalog_base *b, uint32_t first, ui
             offsets[j][v] = offsets[j][v - 1];
         offsets[j][0] = 0;
     }
-    return INTERN_OK;
+    r = INTERN_OK;
+out:
+    for (uint32_t j = 0; j < count; j++)
+        free(last[j]);
+    return r;
 }
 
 struct value_id {
@@ -730,7 +763,6 @@ static int build_signatures(struct catalog_base *b, const struct recs_minhash *m
     recs_vocabulary_init(&vocab);
 
     b->k = recs_minhash_k(mh);
-    b->index_bytes = b->count <= 65536 ? 2 : 4;
     /* 16-bit ids are the smallest rows; 32-bit ones need 65,536 products */
     indexed = b->count * round_up((size_t)b->k * 2, 64) > SCAN_IN_CACHE_BYTES;
     b->dicts = calloc(b->k, sizeof(*b->dicts));
@@ -760,8 +792,8 @@ static int build_signatures(struct catalog_base *b, const struct recs_minhash *m
     if (r != INTERN_OK)
         goto out;
     b->bytes += b->count * b->row_stride + dict_bytes(b);
-    if (indexed)
-        b->bytes += (size_t)b->k * b->count * b->index_bytes; /* postings; offsets are smaller */
+    for (uint32_t k = 0; indexed && k < b->k; k++)
+        b->bytes += (size_t)b->offsets[k][b->indexed[k]] * sizeof(**b->postings);
 out:
     free_token_sets(sets, b->count);
     recs_vocabulary_free(&vocab);
@@ -923,7 +955,7 @@ size_t recs_catalog_estimate_bytes(const struct recs_rows *rows, uint32_t k,
     stride = round_up((size_t)k * 2, 64);
     bytes += n * stride;
     if (n * stride > SCAN_IN_CACHE_BYTES)
-        bytes += (size_t)k * n * (n <= 65536 ? 2 : 4);
+        bytes += (size_t)k * n * 2; /* one unit per posting; escapes are few */
     return bytes + text + text / TEXT_BYTES_PER_TOKEN * sizeof(struct recs_token);
 }
 

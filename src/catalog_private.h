@@ -42,10 +42,9 @@ struct catalog_base {
     uint32_t k;
     /* The inverted index, NULL for a catalog whose ids fit in the caches:
      * that is always scanned, so its index would be memory for nothing. */
-    uint32_t **offsets;   /* per position: indexed[k] + 1 offsets into its postings */
-    void **postings;      /* per position: product indexes grouped by id, ascending in a group */
-    uint32_t *indexed;    /* per position: ids below this have postings; newer ones none */
-    unsigned index_bytes; /* of one product index in postings: 2 below 65,536 products, else 4 */
+    uint32_t **offsets;  /* per position: indexed[k] + 1 offsets into its postings */
+    uint16_t **postings; /* per position: the lists of the ids in turn, in gaps (below) */
+    uint32_t *indexed;   /* per position: ids below this have postings; newer ones none */
     /* What changed products are interned with, so that their ids compare
      * with the base's: per position, the base's distinct values in
      * ascending order with their ids (binary search, 12 bytes a value,
@@ -86,6 +85,26 @@ struct recs_catalog {
     bool shared;
     size_t computed;
 };
+
+/* A postings list holds its products' indexes in ascending order as the
+ * gaps between them, the first from 0: one 16-bit unit for a gap below
+ * CATALOG_GAP_ESCAPE, else the escape and the gap's high and low halves.
+ * Gaps in long lists are small, so a list costs 2 bytes a product at any
+ * catalog size. Returns the product after prev and moves *at past it. */
+#define CATALOG_GAP_ESCAPE 0xFFFFu
+
+static inline uint32_t catalog_next_posting(const uint16_t *units, uint32_t *at, uint32_t prev)
+{
+    uint32_t gap = units[*at];
+
+    if (gap != CATALOG_GAP_ESCAPE) {
+        *at += 1;
+        return prev + gap;
+    }
+    gap = (uint32_t)units[*at + 1] << 16 | units[*at + 2];
+    *at += 3;
+    return prev + gap;
+}
 
 static inline bool catalog_dead(const struct recs_catalog *c, size_t i)
 {

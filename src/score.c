@@ -108,19 +108,14 @@ static void count_range(void *ctx, unsigned worker, size_t begin, size_t end)
         if (i + PREFETCH_LISTS_AHEAD < end) {
             uint32_t nk = job->order[i + PREFETCH_LISTS_AHEAD], nfrom, nto;
             list_of(job->c, job->target, nk, &nfrom, &nto);
-            const char *at = (const char *)b->postings[nk] + (size_t)nfrom * b->index_bytes;
-            size_t bytes = (size_t)(nto - nfrom) * b->index_bytes;
+            const char *at = (const char *)(b->postings[nk] + nfrom);
+            size_t bytes = (size_t)(nto - nfrom) * sizeof(*b->postings[nk]);
             for (size_t o = 0; o < bytes && o < PREFETCH_BYTES_MAX; o += 64)
                 __builtin_prefetch(at + o);
         }
-        if (b->index_bytes == 2) {
-            const uint16_t *p = (const uint16_t *)b->postings[k];
-            for (uint32_t o = from; o < to; o++)
-                counts[p[o]]++;
-        } else {
-            const uint32_t *p = (const uint32_t *)b->postings[k];
-            for (uint32_t o = from; o < to; o++)
-                counts[p[o]]++;
+        for (uint32_t o = from, p = 0; o < to;) {
+            p = catalog_next_posting(b->postings[k], &o, p);
+            counts[p]++;
         }
     }
 }
@@ -230,9 +225,8 @@ static int sample_threshold(const struct targets_job *t, uint32_t *theta)
              * NOLINTNEXTLINE(clang-analyzer-core.uninitialized.Assign) */
             uint32_t k = t->positions[(j * 2 + 1) * b->k + r].k, from, to;
             list_of(c, t->targets[j], k, &from, &to);
-            for (uint32_t o = from; o < to && taken < cap; o++) {
-                uint32_t p = b->index_bytes == 2 ? ((const uint16_t *)b->postings[k])[o]
-                                                 : ((const uint32_t *)b->postings[k])[o];
+            for (uint32_t o = from, p = 0; o < to && taken < cap;) {
+                p = catalog_next_posting(b->postings[k], &o, p);
                 if (!bit_set(t->eligible, p) || bit_set(seen, p))
                     continue;
                 seen[p / 64] |= (uint64_t)1 << (p % 64);
