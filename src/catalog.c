@@ -61,7 +61,7 @@ static void base_free(struct catalog_base *b)
     free(b->products);
     free(b->strings);
     free(b->row_hashes);
-    free(b->ids);
+    free(b->ids_alloc);
     for (uint32_t k = 0; b->offsets != NULL && k < b->k; k++) {
         free(b->offsets[k]);
         free(b->postings[k]);
@@ -721,11 +721,14 @@ static enum intern_result intern_all(struct catalog_base *b, const struct recs_m
 
     b->row_stride = round_up((size_t)b->k * b->id_bytes, 64);
     bytes = b->count ? b->count * b->row_stride : 64;
-    free(b->ids);
-    b->ids = aligned_alloc(64, bytes);
-    if (b->ids == NULL)
+    free(b->ids_alloc);
+    /* calloc, not aligned_alloc and memset: a large calloc is fresh pages,
+     * zero already, and the interning threads touch them first in parallel
+     * instead of one thread clearing gigabytes before they start */
+    b->ids_alloc = calloc(1, bytes + 64);
+    if (b->ids_alloc == NULL)
         return INTERN_NO_MEMORY;
-    memset(b->ids, 0, bytes);
+    b->ids = (unsigned char *)round_up((uintptr_t)b->ids_alloc, 64);
 
     struct intern_job job = {.b = b, .mh = mh, .vocab = vocab, .result = INTERN_OK};
     recs_parallel_for(blocks, 1, b->count >= PARALLEL_MIN_BUILD ? threads : 1, intern_range, &job);

@@ -38,7 +38,8 @@ struct catalog_base {
     uint64_t *row_hashes;          /* per product: a hash of the whole row (entity tags) */
     unsigned id_bytes;             /* 2 or 4; 0 when built without signatures */
     size_t row_stride;             /* bytes per product row of ids, a multiple of 64 */
-    unsigned char *ids;            /* count rows of K ids */
+    unsigned char *ids;            /* count rows of K ids, 64-aligned inside ids_alloc */
+    void *ids_alloc;
     uint32_t k;
     /* The inverted index, NULL for a catalog whose ids fit in the caches:
      * that is always scanned, so its index would be memory for nothing. */
