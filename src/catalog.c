@@ -392,6 +392,10 @@ static void store_id(unsigned char *row, unsigned id_bytes, uint32_t k, uint32_t
 /* How many rows ahead the index passes ask for a row: rows lie a whole
  * signature apart, farther than the processor follows a stride by itself. */
 #define INDEX_PREFETCH_ROWS 8
+/* Positions indexed in one pass over the rows: the write cursors of 32
+ * positions' lists stay in the caches, 64 positions' do not (at 1,000,000
+ * products the whole build took 17-18 s with 32, 20 s with 64 and 16). */
+#define INDEX_SPAN 32u
 
 /* The block's ids of product i: count ids from position first on. */
 static const void *block_ids(const struct catalog_base *b, size_t i, uint32_t first)
@@ -425,15 +429,15 @@ static void put_gap(uint16_t *units, uint32_t *at, uint32_t *last, uint32_t i)
     *at += 3;
 }
 
-/* The inverted index of one block of positions, from the ids just interned:
- * a counting sort of the products by id, for all the block's positions in
- * the same two passes over the rows (one pass per position would load a
+/* The inverted index of up to INDEX_SPAN positions, from the ids just
+ * interned: a counting sort of the products by id, for all these positions
+ * in the same two passes over the rows (one pass per position would load a
  * whole row's cache line for each id it reads). The first pass measures
  * each list in units, the second writes its gaps. */
 static enum intern_result index_block(struct catalog_base *b, uint32_t first, uint32_t count)
 {
-    uint32_t *offsets[RECS_MINHASH_BLOCK], *last[RECS_MINHASH_BLOCK] = {0};
-    uint16_t *units[RECS_MINHASH_BLOCK];
+    uint32_t *offsets[INDEX_SPAN], *last[INDEX_SPAN] = {0};
+    uint16_t *units[INDEX_SPAN];
     enum intern_result r = INTERN_NO_MEMORY;
 
     for (uint32_t j = 0; j < count; j++) {
@@ -684,8 +688,11 @@ static enum intern_result intern_block(struct catalog_base *b, const struct recs
             store_id(row, b->id_bytes, first + j, id);
         }
     }
-    if (b->offsets != NULL && index_block(b, first, count) != INTERN_OK)
-        goto out;
+    for (uint32_t sub = 0; b->offsets != NULL && sub < count; sub += INDEX_SPAN) {
+        if (index_block(b, first + sub, count - sub < INDEX_SPAN ? count - sub : INDEX_SPAN) !=
+            INTERN_OK)
+            goto out;
+    }
     r = sort_block(b, first, count);
 out:
     block_table_free(&table);
