@@ -2,13 +2,16 @@
  * catalog.c - building catalog snapshots from rows, and applying change sets
  * to them (see catalog_private.h for the base + delta layout).
  *
- * Interning runs one block of 64 positions at a time: a thread signs every
- * product for its block's positions and looks each value up in that block's
- * 64 dictionaries, so threads never share a dictionary and need no lock, and
- * a block's dictionaries stay small enough for the caches. Ids are handed out
- * as 16-bit first; if some position turns out to hold 65,536 or more distinct
- * values, the ids are built again as 32-bit. The dictionaries are kept: a
- * changed product is interned into them, so its ids compare with the base's.
+ * A build first numbers the catalog's distinct tokens (vocabulary.h), then
+ * interns one block of 64 positions at a time: a thread hashes the common
+ * tokens once for its block, takes each product's minimum over them from
+ * that table (hashing only its rare tokens), and looks each value up in the
+ * block's 64 dictionaries, so threads never share a dictionary and need no
+ * lock, and a block's tables stay small enough for the caches. Ids are
+ * handed out as 16-bit first; if some position turns out to hold 65,536 or
+ * more distinct values, the ids are built again as 32-bit. The dictionaries
+ * are kept: a changed product is interned into them, so its ids compare
+ * with the base's.
  */
 #include "catalog_private.h"
 
