@@ -5,16 +5,23 @@
  * whose postings list (of the target's id there) holds it. Counting through
  * the index costs one increment per matching pair instead of n x K
  * comparisons; when the lists are so long that this nears a scan of the ids,
- * the ids are scanned with the SIMD kernel instead. A delta's products (see
- * catalog_private.h) are not in the index and are always compared directly;
- * its dead base rows are counted but never candidates.
+ * the ids are scanned with the SIMD kernel instead. Several targets (a
+ * cart) count position by position: targets with the same id there share
+ * one list, counted once with their number as its weight. A delta's
+ * products (see catalog_private.h) are not in the index and are always
+ * compared directly; its dead base rows are counted but never candidates.
  *
- * Pruning: a sample of likely winners (candidates in the target's rarest
- * lists) gives theta, a score that at least `want` candidates reach. Leaving
- * out the `skip` longest lists costs any product at most skip matches, so a
- * candidate whose count over the others stays below theta - skip cannot
- * reach theta and needs no exact score. This stays exact under any candidate
- * rule because the sample only holds candidates.
+ * Pruning: a sample of likely winners (candidates in the targets' rarest
+ * lists) gives theta, a sum that at least `want` candidates reach. A
+ * product holds one id per position, so leaving out all of a position's
+ * lists costs it at most their largest weight, 1 when the targets differ
+ * there, however many they are; leaving out positions of cost s together,
+ * a candidate whose count over the others stays below theta - s cannot
+ * reach theta and needs no exact score. The positions that save the most
+ * per unit of cost are left out, and then counted back as long as each one
+ * saves more exact scores than its length costs, judged from the counts.
+ * This stays exact under any candidate rule because the sample only holds
+ * candidates.
  */
 #include "score.h"
 
@@ -55,12 +62,29 @@ static size_t count_bits(const uint64_t *bits, size_t n)
     return count;
 }
 
+/* One distinct postings list of the targets: at position k, the list of
+ * id, which weight of the targets hold there, as [from, to) of
+ * postings[k] (empty for an id newer than the index). */
+struct list_ref {
+    uint32_t k, id, from, to, weight;
+};
+
+/* A position with the targets' distinct lists there, lists[first ..
+ * first + nlists). A product holds one id per position, so it is in at most
+ * one of them: leaving all of them out costs it at most cost matches (the
+ * largest weight), however many targets there are. */
+struct unit {
+    uint32_t k, cost, first, nlists;
+    size_t len; /* the lists' units together */
+};
+
 struct count_job {
     const struct recs_catalog *c;
-    size_t target;
-    const uint32_t *order;
-    /* One array of counters per worker: 16 bits suffice (K <= 8192) and
-     * keep them small enough for the first-level cache. */
+    const struct unit *units;
+    const struct list_ref *lists;
+    /* One array of counters per worker: 16 bits, small enough for the
+     * first-level cache; a call counts few enough units that no counter
+     * can pass UINT16_MAX. */
     uint16_t **counts;
     atomic_int failed;
 };
@@ -103,69 +127,90 @@ static void count_range(void *ctx, unsigned worker, size_t begin, size_t end)
         }
     }
     for (size_t i = begin; i < end; i++) {
-        uint32_t k = job->order[i], from, to;
-        list_of(job->c, job->target, k, &from, &to);
+        const struct unit *u = &job->units[i];
         if (i + PREFETCH_LISTS_AHEAD < end) {
-            uint32_t nk = job->order[i + PREFETCH_LISTS_AHEAD], nfrom, nto;
-            list_of(job->c, job->target, nk, &nfrom, &nto);
-            const char *at = (const char *)(b->postings[nk] + nfrom);
-            size_t bytes = (size_t)(nto - nfrom) * sizeof(*b->postings[nk]);
-            for (size_t o = 0; o < bytes && o < PREFETCH_BYTES_MAX; o += 64)
-                __builtin_prefetch(at + o);
+            const struct unit *next = &job->units[i + PREFETCH_LISTS_AHEAD];
+            for (uint32_t l = 0; l < next->nlists; l++) {
+                const struct list_ref *r = &job->lists[next->first + l];
+                const char *at = (const char *)(b->postings[r->k] + r->from);
+                size_t bytes = (size_t)(r->to - r->from) * sizeof(*b->postings[r->k]);
+                for (size_t o = 0; o < bytes && o < PREFETCH_BYTES_MAX; o += 64)
+                    __builtin_prefetch(at + o);
+            }
         }
-        for (uint32_t o = from, p = 0; o < to;) {
-            p = catalog_next_posting(b->postings[k], &o, p);
-            counts[p]++;
+        for (uint32_t l = 0; l < u->nlists; l++) {
+            const struct list_ref *r = &job->lists[u->first + l];
+            uint16_t w = (uint16_t)r->weight;
+            for (uint32_t o = r->from, p = 0; o < r->to;) {
+                p = catalog_next_posting(b->postings[r->k], &o, p);
+                counts[p] += w;
+            }
         }
     }
 }
 
-/* Adds the counts of the base rows through the index, over the positions
- * listed in order[0..npos), to matches[0 .. base count). */
-static int count_postings(const struct recs_catalog *c, size_t target, const uint32_t *order,
-                          uint32_t npos, unsigned threads, uint32_t *matches)
+/* Adds the counts of the base rows in the lists of units[from .. to) to
+ * matches[0 .. base count), in calls of at most UINT16_MAX / targets
+ * units so that no 16-bit counter overflows. */
+static int count_units(const struct recs_catalog *c, const struct unit *units,
+                       const struct list_ref *lists, size_t ntargets, size_t from, size_t to,
+                       unsigned threads, uint32_t *matches)
 {
     const struct catalog_base *b = c->base;
-    struct count_job job = {.c = c, .target = target, .order = order};
+    struct count_job job = {.c = c, .lists = lists};
+    size_t step = UINT16_MAX / ntargets;
+    int rc = 0;
 
     threads = threads ? threads : 1;
     job.counts = calloc(threads, sizeof(*job.counts));
     if (job.counts == NULL)
         return -1;
-    recs_parallel_for(npos, 16, threads, count_range, &job);
-    for (unsigned u = 0; u < threads; u++) {
-        for (size_t i = 0; job.counts[u] != NULL && i < b->count; i++)
-            matches[i] += job.counts[u][i];
-        free(job.counts[u]);
+    for (size_t at = from; at < to && rc == 0; at += step) {
+        size_t n = to - at < step ? to - at : step;
+        job.units = units + at;
+        recs_parallel_for(n, 16, threads, count_range, &job);
+        rc = atomic_load(&job.failed) ? -1 : 0;
+        for (unsigned u = 0; u < threads; u++) {
+            if (job.counts[u] == NULL)
+                continue;
+            for (size_t i = 0; i < b->count; i++)
+                matches[i] += job.counts[u][i];
+            memset(job.counts[u], 0, b->count * sizeof(*job.counts[u]));
+        }
     }
+    for (unsigned u = 0; u < threads; u++)
+        free(job.counts[u]);
     free(job.counts);
-    return atomic_load(&job.failed) ? -1 : 0;
+    return rc;
 }
 
-struct position {
-    uint32_t k, len; /* postings length of the target's id at k */
-};
+#define LENGTH_CLASSES 65 /* 0, then floor(log2(len)) + 1 for 64-bit lengths */
 
-#define LENGTH_CLASSES 34 /* 0, then floor(log2(len)) + 1 for 32-bit lengths */
-
-static unsigned length_class(uint32_t len)
+static unsigned length_class(size_t len)
 {
-    return len == 0 ? 0 : 32u - (unsigned)__builtin_clz(len);
+    return len == 0 ? 0 : 64u - (unsigned)__builtin_clzll((unsigned long long)len);
 }
 
-/* Orders positions by length class (powers of two), shortest first, in
- * O(K). Close enough to sorted for pruning, whose exactness does not depend
- * on the order: any lists may be skipped, only the savings change. */
-static void order_by_length(const struct position *in, uint32_t k, struct position *out)
+/* Where a unit goes in order_units: the largest key first. The key of a
+ * unit is its length, or per unit of cost when by_cost. */
+static unsigned order_slot(const struct unit *u, bool by_cost)
 {
-    uint32_t next[LENGTH_CLASSES + 1] = {0};
+    return LENGTH_CLASSES - 1 - length_class(by_cost ? u->len / u->cost : u->len);
+}
 
-    for (uint32_t i = 0; i < k; i++)
-        next[length_class(in[i].len) + 1]++;
+/* Orders units by key class (powers of two), the largest first, in O(n):
+ * close enough to sorted for pruning, whose exactness does not depend on
+ * the order (any units may be left out, only the savings change). */
+static void order_units(const struct unit *in, size_t n, bool by_cost, struct unit *out)
+{
+    size_t next[LENGTH_CLASSES + 1] = {0};
+
+    for (size_t i = 0; i < n; i++)
+        next[order_slot(&in[i], by_cost) + 1]++;
     for (unsigned cl = 1; cl <= LENGTH_CLASSES; cl++)
         next[cl] += next[cl - 1];
-    for (uint32_t i = 0; i < k; i++)
-        out[next[length_class(in[i].len)]++] = in[i];
+    for (size_t i = 0; i < n; i++)
+        out[next[order_slot(&in[i], by_cost)]++] = in[i];
 }
 
 static int by_descending(const void *a, const void *b)
@@ -185,9 +230,11 @@ struct targets_job {
     size_t want;
     unsigned threads;
     uint32_t *matches; /* count(c) slots: the sums over the targets */
-    /* per target: its positions, as read then ordered by length */
-    struct position *positions;
-    uint32_t *order;
+    /* The positions: units[K] as read, then ordered for leaving out;
+     * lists[ntargets x K]; for the sample, each target's positions with
+     * their lengths, rarest first (units of one list each). */
+    struct unit *units, *order, *by_target;
+    struct list_ref *lists;
 };
 
 /* The exact sum of candidate i's matches over the targets. */
@@ -202,12 +249,14 @@ static uint32_t exact_sum(const struct targets_job *t, size_t i)
 /* theta: the want-th best exact sum among a sample of likely winners: the
  * eligible extras and the eligible products of the targets' rarest lists,
  * taken rank by rank from every target. 0 when the sample holds fewer than
- * want products. */
+ * want products. Twice want and a few: a larger sample raised theta little
+ * for the exact scores it cost (at offset=1000 on 100,000 products, four
+ * times want took 7.2 ms a query against 6.0 ms). */
 static int sample_threshold(const struct targets_job *t, uint32_t *theta)
 {
     const struct recs_catalog *c = t->c;
     const struct catalog_base *b = c->base;
-    size_t n = recs_catalog_count(c), cap = t->want * 4 + 64, taken = 0;
+    size_t n = recs_catalog_count(c), cap = t->want * 2 + 64, taken = 0;
     uint32_t *sample = malloc(cap * sizeof(*sample));
     uint64_t *seen = calloc((n + 63) / 64, sizeof(*seen));
     int rc = -1;
@@ -221,9 +270,9 @@ static int sample_threshold(const struct targets_job *t, uint32_t *theta)
     }
     for (uint32_t r = 0; r < b->k && taken < cap; r++) {
         for (size_t j = 0; j < t->ntargets && taken < cap; j++) {
-            /* the ordered half, written whole by order_by_length:
+            /* the ordered lists, written whole by order_by_length:
              * NOLINTNEXTLINE(clang-analyzer-core.uninitialized.Assign) */
-            uint32_t k = t->positions[(j * 2 + 1) * b->k + r].k, from, to;
+            uint32_t k = t->by_target[j * b->k + r].k, from, to;
             list_of(c, t->targets[j], k, &from, &to);
             for (uint32_t o = from, p = 0; o < to && taken < cap;) {
                 p = catalog_next_posting(b->postings[k], &o, p);
@@ -294,43 +343,96 @@ static void keep_counted(const struct targets_job *t)
     exact_scores(t, 0, nbase);
 }
 
-/* Counts every target over its positions but the skip[j] longest. */
-static int count_targets(const struct targets_job *t, const uint32_t *skip, size_t hits)
+/* How many of the units left out so far to count after all: leaving out
+ * units of cost s together makes every eligible product whose count
+ * reaches theta - s a candidate to score exactly, so each unit counted
+ * raises that bar by its cost, at the cost of its length. The candidates
+ * per bar are taken from the counts so far (those units would add some),
+ * and one exact score costs about targets x K / INDEX_VS_SCAN increments.
+ * skipped is in the order to count them, cost the sum of their costs. */
+static size_t units_worth_counting(const struct targets_job *t, const struct unit *skipped,
+                                   size_t nskipped, uint32_t cost, uint32_t theta)
 {
     const struct catalog_base *b = t->c->base;
+    size_t most = t->ntargets * b->k, best = 0, bar = theta - cost;
+    size_t *above = calloc(most + 2, sizeof(*above));
+    double verify = (double)t->ntargets * b->k / INDEX_VS_SCAN, read = 0, best_cost;
 
-    memset(t->matches, 0, recs_catalog_count(t->c) * sizeof(*t->matches));
-    for (size_t j = 0; j < t->ntargets; j++) {
-        if (count_postings(t->c, t->targets[j], t->order + j * b->k, b->k - (skip ? skip[j] : 0),
-                           hits >= PARALLEL_MIN_HITS ? t->threads : 1, t->matches) != 0)
-            return -1;
+    if (above == NULL)
+        return nskipped; /* count them all: exact, only slower */
+    for (size_t i = 0; i < b->count; i++) {
+        if (bit_set(t->eligible, i))
+            above[t->matches[i] < most ? t->matches[i] : most]++;
     }
-    return 0;
+    for (size_t v = most; v-- > 0;)
+        above[v] += above[v + 1]; /* now: how many reach at least v */
+    best_cost = (double)above[bar] * verify;
+    for (size_t r = 1; r <= nskipped; r++) {
+        double spent;
+        read += (double)skipped[r - 1].len;
+        bar += skipped[r - 1].cost;
+        spent = read + (double)(bar <= most ? above[bar] : 0) * verify;
+        if (spent < best_cost) {
+            best_cost = spent;
+            best = r;
+        }
+    }
+    free(above);
+    return best;
+}
+
+/* Reads the targets' ids position by position into units and lists, one
+ * list per distinct id, and each target's positions for the sample.
+ * Returns the lists' units together. */
+static size_t read_units(struct targets_job *t)
+{
+    const struct catalog_base *b = t->c->base;
+    size_t hits = 0, nlists = 0;
+
+    for (uint32_t k = 0; k < b->k; k++) {
+        struct unit *u = &t->units[k];
+        *u = (struct unit){.k = k, .first = (uint32_t)nlists};
+        for (size_t j = 0; j < t->ntargets; j++) {
+            uint32_t v = catalog_id_at(t->c, t->targets[j], k), from = 0, to = 0, l;
+            if (v < b->indexed[k]) {
+                from = b->offsets[k][v];
+                to = b->offsets[k][v + 1];
+            }
+            t->by_target[j * b->k + k] = (struct unit){.k = k, .len = to - from, .cost = 1};
+            for (l = u->first; l < nlists && t->lists[l].id != v; l++)
+                ;
+            if (l < nlists) { /* another target's id: same list, one more match */
+                t->lists[l].weight++;
+                u->cost = t->lists[l].weight > u->cost ? t->lists[l].weight : u->cost;
+                continue;
+            }
+            t->lists[nlists++] = (struct list_ref){k, v, from, to, 1};
+            u->nlists++;
+            u->cost = u->cost ? u->cost : 1;
+            u->len += to - from;
+        }
+        hits += u->len;
+    }
+    return hits;
 }
 
 /* matches[i] exact for every candidate that can be among the best want,
  * and for any other one a value below all of those (it may be 0).
  *
- * Several targets prune together: leaving out skip[j] lists of target j
- * costs any product at most the sum of the skips, so theta less that sum
- * bounds the counts of every product that can reach theta. */
+ * Leaving out units of cost s together costs any product at most s
+ * matches: with theta from the sample, a product whose count over the
+ * other units stays below theta - s cannot reach theta. So the units that
+ * save the most per unit of cost are left out up to a cost of theta - 1,
+ * the rest counted; then, from what those counts show, as many of the left
+ * out ones as save more exact scores than they cost. */
 static int score_with_index(struct targets_job *t)
 {
     const struct recs_catalog *c = t->c;
     const struct catalog_base *b = c->base;
-    size_t hits = 0;
-    uint32_t theta, budget, skip[RECS_SCORE_TARGETS_MAX] = {0}, skipped = 0;
+    size_t hits = read_units(t), nskip = 0, more;
+    uint32_t theta, cost = 0;
+    unsigned threads;
 
-    for (size_t j = 0; j < t->ntargets; j++) {
-        struct position *read = t->positions + j * 2 * b->k;
-        for (uint32_t k = 0; k < b->k; k++) {
-            uint32_t from, to;
-            list_of(c, t->targets[j], k, &from, &to);
-            read[k].k = k;
-            read[k].len = to - from;
-            hits += to - from;
-        }
-    }
     /* An increment costs about as much as scanning INDEX_VS_SCAN ids from
      * memory, and a scan compares the candidates only: when the filters
      * leave few of them, comparing those beats counting the catalog. */
@@ -338,46 +440,42 @@ static int score_with_index(struct targets_job *t)
         exact_scores(t, 0, 0);
         return 0;
     }
+    threads = hits >= PARALLEL_MIN_HITS ? t->threads : 1;
+    memset(t->matches, 0, recs_catalog_count(c) * sizeof(*t->matches));
     for (size_t j = 0; j < t->ntargets; j++) {
-        const struct position *ordered = t->positions + (j * 2 + 1) * b->k;
-        order_by_length(t->positions + j * 2 * b->k, b->k, t->positions + (j * 2 + 1) * b->k);
-        for (uint32_t k = 0; k < b->k; k++)
-            /* the counting sort writes each of the K slots once; the analyzer
-             * cannot follow it: NOLINTNEXTLINE(clang-analyzer-core.uninitialized.Assign) */
-            t->order[j * b->k + k] = ordered[k].k;
+        struct unit *mine = t->by_target + j * b->k;
+        order_units(mine, b->k, false, t->order);
+        for (uint32_t r = 0; r < b->k; r++) /* rarest first: the reverse */
+            mine[r] = t->order[b->k - 1 - r];
     }
+    order_units(t->units, b->k, true, t->order);
     /* so little to count that sampling would cost more than it saves */
     if (hits < PRUNE_MIN_HITS || t->want >= recs_catalog_count(c)) {
-        if (count_targets(t, NULL, hits) != 0)
+        if (count_units(c, t->order, t->lists, t->ntargets, 0, b->k, threads, t->matches) != 0)
             return -1;
         keep_counted(t);
         return 0;
     }
     if (sample_threshold(t, &theta) != 0)
         return -1;
-    /* Half of theta balances the increments saved against the products
-     * checked. Every list left out costs at most one match whichever target
-     * it belongs to, so the budget goes to the longest lists of all. */
-    budget = theta > 1 ? (theta - 1) / 2 : 0;
-    for (; skipped < budget; skipped++) {
-        size_t longest = t->ntargets;
-        uint32_t len = 0;
-        for (size_t j = 0; j < t->ntargets; j++) {
-            const struct position *ordered = t->positions + (j * 2 + 1) * b->k;
-            if (skip[j] < b->k &&
-                (longest == t->ntargets || ordered[b->k - 1 - skip[j]].len > len)) {
-                longest = j;
-                len = ordered[b->k - 1 - skip[j]].len;
-            }
-        }
-        if (longest == t->ntargets)
-            break;
-        skip[longest]++;
-    }
-    if (count_targets(t, skip, hits) != 0)
+    /* leave out order[0 .. nskip): count order[nskip .. K) */
+    while (nskip < b->k && cost + t->order[nskip].cost < theta)
+        cost += t->order[nskip++].cost;
+    if (count_units(c, t->order, t->lists, t->ntargets, nskip, b->k, threads, t->matches) != 0)
         return -1;
-    if (skipped > 0)
-        exact_scores(t, theta - skipped, 0);
+    /* the left out ones to count after all, the least saving first */
+    for (size_t i = 0; i < nskip / 2; i++) {
+        struct unit tmp = t->order[i];
+        t->order[i] = t->order[nskip - 1 - i];
+        t->order[nskip - 1 - i] = tmp;
+    }
+    more = nskip > 0 ? units_worth_counting(t, t->order, nskip, cost, theta) : 0;
+    if (count_units(c, t->order, t->lists, t->ntargets, 0, more, threads, t->matches) != 0)
+        return -1;
+    for (size_t i = 0; i < more; i++)
+        cost -= t->order[i].cost;
+    if (cost > 0)
+        exact_scores(t, theta - cost, 0);
     else
         keep_counted(t);
     return 0;
@@ -413,12 +511,14 @@ static int score_signed(const struct recs_catalog *c, const struct recs_minhash 
         exact_scores(&t, 0, 0);
         return 0;
     }
-    t.positions = malloc(n * 2 * k * sizeof(*t.positions)); /* as read, then ordered */
-    t.order = malloc(n * k * sizeof(*t.order));
-    if (t.positions != NULL && t.order != NULL)
+    t.units = malloc((2 + n) * k * sizeof(*t.units));
+    t.order = t.units + k;
+    t.by_target = t.order + k;
+    t.lists = malloc(n * k * sizeof(*t.lists));
+    if (t.units != NULL && t.lists != NULL)
         rc = score_with_index(&t);
-    free(t.positions);
-    free(t.order);
+    free(t.units);
+    free(t.lists);
     return rc;
 }
 
