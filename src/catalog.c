@@ -585,9 +585,9 @@ static int block_table_fill(struct block_table *t, const struct recs_minhash *mh
     t->count = count;
     n = n ? n : 1;
     t->ranks = calloc((size_t)n * RECS_MINHASH_BLOCK, sizeof(*t->ranks));
-    t->values = malloc((size_t)n * count * sizeof(*t->values));
-    t->ids = calloc((size_t)n * count, sizeof(*t->ids));
-    t->sort = malloc((size_t)n * count * sizeof(*t->sort));
+    t->values = malloc((size_t)n * RECS_MINHASH_BLOCK * sizeof(*t->values));
+    t->ids = calloc((size_t)n * RECS_MINHASH_BLOCK, sizeof(*t->ids));
+    t->sort = malloc((size_t)n * RECS_MINHASH_BLOCK * sizeof(*t->sort));
     if (t->ranks == NULL || t->values == NULL || t->ids == NULL || t->sort == NULL)
         return -1;
     for (uint32_t tok = 0; tok < t->tokens; tok++) {
@@ -738,7 +738,7 @@ static enum intern_result intern_all(struct catalog_base *b, const struct recs_m
     b->ids_alloc = calloc(1, bytes + 64);
     if (b->ids_alloc == NULL)
         return INTERN_NO_MEMORY;
-    b->ids = (unsigned char *)round_up((uintptr_t)b->ids_alloc, 64);
+    b->ids = (unsigned char *)b->ids_alloc + (64 - (uintptr_t)b->ids_alloc % 64) % 64;
 
     struct intern_job job = {.b = b, .mh = mh, .vocab = vocab, .result = INTERN_OK};
     recs_parallel_for(blocks, 1, b->count >= PARALLEL_MIN_BUILD ? threads : 1, intern_range, &job);

@@ -152,7 +152,8 @@ int recs_vocabulary_finish(struct recs_vocabulary *v)
 
     if (order == NULL || renumber == NULL || tokens == NULL)
         goto out;
-    if (v->first == NULL && reserve((void **)&v->first, &v->first_cap, 1, sizeof(*v->first)) != 0)
+    if (reserve((void **)&v->first, &v->first_cap, v->products + 1, sizeof(*v->first)) != 0 ||
+        v->first == NULL)
         goto out;
     v->first[v->products] = v->ids_len;
     for (size_t id = 0; id < v->count; id++)
