@@ -650,14 +650,15 @@ static enum intern_result intern_block(struct catalog_base *b, const struct recs
     if (block_table_fill(&table, mh, vocab, first, count) != 0)
         goto out;
     for (size_t i = 0; i < b->count; i++) {
-        const uint32_t *tokens = vocab->ids + vocab->first[i];
         size_t ntokens = vocab->first[i + 1] - vocab->first[i], nrare = 0;
         unsigned char *row = b->ids + i * b->row_stride;
+        const uint32_t *tokens;
         uint16_t best[RECS_MINHASH_BLOCK];
         uint64_t rare[RECS_MINHASH_BLOCK];
 
         if (ntokens == 0)
-            continue;
+            continue; /* also: no product has tokens, and ids is NULL */
+        tokens = vocab->ids + vocab->first[i];
         if (ntokens > table.rare_cap) {
             struct recs_token *grown = realloc(table.rare, ntokens * sizeof(*grown));
             if (grown == NULL)

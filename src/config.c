@@ -175,13 +175,23 @@ static void redact_uri(struct sink *o, const char *s, size_t n, size_t scheme)
     /* libpq ends the user info at an '@' before the first '/'. A password
      * with an unescaped '@', '/' or '?' is wrong but must not leak either, so
      * take the later of the last '@' before the first '/' and before the first
-     * '?': at worst that hides more than the password. */
+     * '?', and hide everything after the scheme when a '?' comes before it
+     * with no '/' after it: at worst that hides more than the password. */
     const char *slash = memchr(auth, '/', (size_t)(end - auth));
     const char *quest = memchr(auth, '?', (size_t)(end - auth));
     const char *at = memrchr(auth, '@', (size_t)((slash ? slash : end) - auth));
     const char *at2 = memrchr(auth, '@', (size_t)((quest ? quest : end) - auth));
     if (!at || (at2 && at2 > at))
         at = at2;
+    if (at && quest && quest < at && !(slash && slash > at)) {
+        /* a '?' before the '@' and no path after it: the query may begin
+         * inside what looks like the user info, and a secret in it may hold
+         * an '@' (libpq reads "u:p@h?password=x@y" as host h and password
+         * x@y): hide it all */
+        put(o, s, (size_t)(auth - s));
+        put_str(o, "***");
+        return;
+    }
     if (at) {
         const char *colon = memchr(auth, ':', (size_t)(at - auth));
         if (colon) {

@@ -1050,6 +1050,13 @@ for k, v in s["env"].items():
     sleep 0.1
   done
   ((ok)) || { cat "$tmp/recs.stderr"; die "/healthz not 200 within 10 s"; }
+  # ready once the first snapshot is loaded, as a readiness probe waits
+  ok=0
+  for _ in $(seq 100); do
+    if [[ $(curl -s -o /dev/null -w '%{http_code}' "$base/readyz") == 200 ]]; then ok=1; break; fi
+    sleep 0.1
+  done
+  ((ok)) || { cat "$tmp/recs.stderr"; die "/readyz not 200 within 10 s"; }
   if [[ $(id -u) == 0 ]]; then
     local uid
     uid=$(awk '/^Uid:/ { print $2 }' "/proc/$pid/status")

@@ -23,7 +23,7 @@ HARNESSES=(fuzz_route fuzz_render fuzz_config)
 # service.c: no network, no database).
 declare -A SOURCES=(
   [fuzz_route]="route.c log.c trace.c"
-  [fuzz_render]="render.c catalog.c score.c parallel.c minhash.c minhash_kernels.c"
+  [fuzz_render]="render.c catalog.c vocabulary.c score.c parallel.c minhash.c minhash_kernels.c"
   [fuzz_config]="config.c minhash.c minhash_kernels.c"
 )
 

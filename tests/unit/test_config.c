@@ -376,6 +376,11 @@ static void test_redact(void **state)
     check_redact("postgresql://u:p@ss@host/db", "postgresql://u:***@host/db");
     check_redact("postgresql://u:pa?ss@host/db", "postgresql://u:***@host/db");
     check_redact("postgresql://u:p/w@host/db", "postgresql://u:***@host/db");
+    /* a query whose password holds an '@', no path: all of it hidden */
+    check_redact("postgresql://u:first@h?password=@ssps", "postgresql://***");
+    check_redact("postgresql://u@h?password=a@b", "postgresql://***");
+    check_redact("postgresql://u:first@h/db?password=@ssps",
+                 "postgresql://u:***@h/db?password=***");
     check_redact("postgresql://u@h/db?application_name=a@b&password=pw&sslmode=require",
                  "postgresql://u@h/db?application_name=a@b&password=***&sslmode=require");
     check_redact("postgresql:///db?password=pw", "postgresql:///db?password=***");
