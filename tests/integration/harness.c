@@ -7,6 +7,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <netinet/in.h>
+#include <poll.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -66,6 +67,18 @@ static int connect_to(int port)
     setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &timeout, sizeof(timeout));
     if (connect(fd, (struct sockaddr *)&addr, sizeof(addr)) != 0) {
         int why = errno;
+        /* A signal interrupted the wait, not the connection: it goes on,
+         * so wait for it to finish (up to the same 20 s). */
+        if (why == EINTR) {
+            struct pollfd p = {.fd = fd, .events = POLLOUT};
+            socklen_t len = sizeof(why);
+            int ready;
+            while ((ready = poll(&p, 1, 20000)) < 0 && errno == EINTR)
+                ;
+            why = ETIMEDOUT;
+            if (ready == 1 && getsockopt(fd, SOL_SOCKET, SO_ERROR, &why, &len) == 0 && why == 0)
+                return fd;
+        }
         close(fd);
         errno = why;
         return -1;
