@@ -739,7 +739,8 @@ static enum intern_result intern_all(struct catalog_base *b, const struct recs_m
     b->ids_alloc = calloc(1, bytes + 64);
     if (b->ids_alloc == NULL)
         return INTERN_NO_MEMORY;
-    b->ids = (unsigned char *)b->ids_alloc + (64 - (uintptr_t)b->ids_alloc % 64) % 64;
+    b->ids = (unsigned char *)b->ids_alloc +
+             (round_up((uintptr_t)b->ids_alloc, 64) - (uintptr_t)b->ids_alloc);
 
     struct intern_job job = {.b = b, .mh = mh, .vocab = vocab, .result = INTERN_OK};
     recs_parallel_for(blocks, 1, b->count >= PARALLEL_MIN_BUILD ? threads : 1, intern_range, &job);

@@ -98,19 +98,23 @@ struct count_job {
 #define PREFETCH_LISTS_AHEAD 4
 #define PREFETCH_BYTES_MAX 1024
 
-/* The target's list at position k as [*from, *to) of postings[k]. */
-static void list_of(const struct recs_catalog *c, size_t target, uint32_t k, uint32_t *from,
+/* The list of id v at position k as [*from, *to) of postings[k]. */
+static void list_at(const struct catalog_base *b, uint32_t k, uint32_t v, uint32_t *from,
                     uint32_t *to)
 {
-    const struct catalog_base *b = c->base;
-    uint32_t v = catalog_id_at(c, target, k);
-
     if (v >= b->indexed[k]) { /* a value newer than the index: no base row has it */
         *from = *to = 0;
         return;
     }
     *from = b->offsets[k][v];
     *to = b->offsets[k][v + 1];
+}
+
+/* The target's list at position k. */
+static void list_of(const struct recs_catalog *c, size_t target, uint32_t k, uint32_t *from,
+                    uint32_t *to)
+{
+    list_at(c->base, k, catalog_id_at(c, target, k), from, to);
 }
 
 static void count_range(void *ctx, unsigned worker, size_t begin, size_t end)
@@ -270,7 +274,7 @@ static int sample_threshold(const struct targets_job *t, uint32_t *theta)
     }
     for (uint32_t r = 0; r < b->k && taken < cap; r++) {
         for (size_t j = 0; j < t->ntargets && taken < cap; j++) {
-            /* the ordered lists, written whole by order_by_length:
+            /* the ordered positions, written whole by order_units:
              * NOLINTNEXTLINE(clang-analyzer-core.uninitialized.Assign) */
             uint32_t k = t->by_target[j * b->k + r].k, from, to;
             list_of(c, t->targets[j], k, &from, &to);
@@ -393,11 +397,8 @@ static size_t read_units(struct targets_job *t)
         struct unit *u = &t->units[k];
         *u = (struct unit){.k = k, .first = (uint32_t)nlists};
         for (size_t j = 0; j < t->ntargets; j++) {
-            uint32_t v = catalog_id_at(t->c, t->targets[j], k), from = 0, to = 0, l;
-            if (v < b->indexed[k]) {
-                from = b->offsets[k][v];
-                to = b->offsets[k][v + 1];
-            }
+            uint32_t v = catalog_id_at(t->c, t->targets[j], k), from, to, l;
+            list_at(b, k, v, &from, &to);
             t->by_target[j * b->k + k] = (struct unit){.k = k, .len = to - from, .cost = 1};
             for (l = u->first; l < nlists && t->lists[l].id != v; l++)
                 ;
