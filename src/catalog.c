@@ -8,10 +8,11 @@
  * that table (hashing only its rare tokens), and looks each value up in the
  * block's 64 dictionaries, so threads never share a dictionary and need no
  * lock, and a block's tables stay small enough for the caches. Ids are
- * handed out as 16-bit first; if some position turns out to hold 65,536 or
- * more distinct values, the ids are built again as 32-bit. The dictionaries
- * are kept: a changed product is interned into them, so its ids compare
- * with the base's.
+ * handed out as 8-bit first; if some position turns out to hold more
+ * distinct values than that holds, the ids are built again 16-bit, then
+ * 32-bit. A changed product takes the base's ids of its values, found in
+ * the sorted values the build leaves behind, and keeps the values no base
+ * row has on the side (catalog_private.h).
  */
 #include "catalog_private.h"
 
@@ -36,6 +37,14 @@
  * vectors and synthetic catalogs have one per 9.7 to 10.0 bytes), each a
  * struct recs_token plus its bytes, which are at most the text's. */
 #define TEXT_BYTES_PER_TOKEN 10
+
+/* One position's dictionary while a build interns it: value -> id, open
+ * addressing. */
+struct catalog_dict {
+    uint64_t *keys;
+    uint32_t *ids; /* id + 1; 0 marks an empty slot */
+    uint32_t cap, count;
+};
 
 /* The distinct tokens of one product, in one allocation. */
 struct token_set {
@@ -78,10 +87,6 @@ static void base_free(struct catalog_base *b)
     }
     free(b->sorted_values);
     free(b->sorted_ids);
-    if (b->dicts != NULL) {
-        dicts_free(b->dicts, b->k);
-        pthread_mutex_destroy(&b->dict_lock);
-    }
     free(b->slots);
     free(b);
 }
@@ -96,6 +101,7 @@ static void extra_unref(struct catalog_extra *e)
 {
     if (e != NULL && atomic_fetch_sub(&e->refs, 1) == 1) {
         free(e->ids);
+        free(e->fresh);
         free(e);
     }
 }
@@ -386,10 +392,19 @@ enum intern_result { INTERN_OK, INTERN_NO_MEMORY, INTERN_TOO_MANY };
 
 static void store_id(unsigned char *row, unsigned id_bytes, uint32_t k, uint32_t id)
 {
-    if (id_bytes == 2)
+    if (id_bytes == 1)
+        row[k] = (uint8_t)id;
+    else if (id_bytes == 2)
         ((uint16_t *)row)[k] = (uint16_t)id;
     else
         ((uint32_t *)row)[k] = id;
+}
+
+/* The id that marks a value no base row holds (catalog_private.h): the
+ * largest of the width. A base's own ids stay below it. */
+static uint32_t id_fresh(unsigned id_bytes)
+{
+    return id_bytes == 1 ? UINT8_MAX : id_bytes == 2 ? UINT16_MAX : UINT32_MAX;
 }
 
 /* How many rows ahead the index passes ask for a row: rows lie a whole
@@ -408,43 +423,42 @@ static const void *block_ids(const struct catalog_base *b, size_t i, uint32_t fi
 
 static uint32_t block_id(const void *ids, unsigned id_bytes, uint32_t j)
 {
+    if (id_bytes == 1)
+        return ((const uint8_t *)ids)[j];
     return id_bytes == 2 ? ((const uint16_t *)ids)[j] : ((const uint32_t *)ids)[j];
 }
 
-/* Appends the gap from *last to product i to a list at units + *at (see
- * catalog_private.h), or with units NULL only counts its units. */
-static void put_gap(uint16_t *units, uint32_t *at, uint32_t *last, uint32_t i)
+/* Appends the gap from *last to product i to a list at bytes + *at (see
+ * catalog_private.h), or with bytes NULL only counts its bytes. */
+static void put_gap(uint8_t *bytes, uint32_t *at, uint32_t *last, uint32_t i)
 {
     uint32_t gap = i - *last;
 
     *last = i;
-    if (gap < CATALOG_GAP_ESCAPE) {
-        if (units != NULL)
-            units[*at] = (uint16_t)gap;
+    for (; gap >= 0x80u; gap >>= 7) {
+        if (bytes != NULL)
+            bytes[*at] = (uint8_t)(gap | 0x80u);
         *at += 1;
-        return;
     }
-    if (units != NULL) {
-        units[*at] = CATALOG_GAP_ESCAPE;
-        units[*at + 1] = (uint16_t)(gap >> 16);
-        units[*at + 2] = (uint16_t)gap;
-    }
-    *at += 3;
+    if (bytes != NULL)
+        bytes[*at] = (uint8_t)gap;
+    *at += 1;
 }
 
 /* The inverted index of up to INDEX_SPAN positions, from the ids just
  * interned: a counting sort of the products by id, for all these positions
  * in the same two passes over the rows (one pass per position would load a
  * whole row's cache line for each id it reads). The first pass measures
- * each list in units, the second writes its gaps. */
-static enum intern_result index_block(struct catalog_base *b, uint32_t first, uint32_t count)
+ * each list in bytes, the second writes its gaps. */
+static enum intern_result index_block(struct catalog_base *b, const struct catalog_dict *dicts,
+                                      uint32_t first, uint32_t count)
 {
     uint32_t *offsets[INDEX_SPAN], *last[INDEX_SPAN] = {0};
-    uint16_t *units[INDEX_SPAN];
+    uint8_t *lists[INDEX_SPAN];
     enum intern_result r = INTERN_NO_MEMORY;
 
     for (uint32_t j = 0; j < count; j++) {
-        uint32_t k = first + j, distinct = b->dicts[k].count;
+        uint32_t k = first + j, distinct = dicts[k].count;
         free(b->offsets[k]);
         free(b->postings[k]);
         b->postings[k] = NULL;
@@ -469,9 +483,8 @@ static enum intern_result index_block(struct catalog_base *b, uint32_t first, ui
         uint32_t distinct = b->indexed[first + j];
         for (uint32_t v = 0; v < distinct; v++)
             offsets[j][v + 1] += offsets[j][v];
-        units[j] = b->postings[first + j] =
-            malloc(offsets[j][distinct] ? offsets[j][distinct] * sizeof(**units) : 1);
-        if (units[j] == NULL)
+        lists[j] = b->postings[first + j] = malloc(offsets[j][distinct] ? offsets[j][distinct] : 1);
+        if (lists[j] == NULL)
             goto out;
         memset(last[j], 0, (distinct ? distinct : 1) * sizeof(**last));
     }
@@ -484,7 +497,7 @@ static enum intern_result index_block(struct catalog_base *b, uint32_t first, ui
             continue;
         for (uint32_t j = 0; j < count; j++) {
             uint32_t v = block_id(ids, b->id_bytes, j);
-            put_gap(units[j], &offsets[j][v], &last[j][v], (uint32_t)i);
+            put_gap(lists[j], &offsets[j][v], &last[j][v], (uint32_t)i);
         }
     }
     for (uint32_t j = 0; j < count; j++) {
@@ -510,12 +523,13 @@ static int by_value(const void *a, const void *b)
     return (x > y) - (x < y);
 }
 
-/* Turns the block's dictionaries into sorted value arrays and empties them
- * for the values that changed products will bring. */
-static enum intern_result sort_block(struct catalog_base *b, uint32_t first, uint32_t count)
+/* Turns the block's dictionaries into sorted value arrays, with which
+ * changed products find their ids, and frees them. */
+static enum intern_result sort_block(struct catalog_base *b, struct catalog_dict *dicts,
+                                     uint32_t first, uint32_t count)
 {
     for (uint32_t j = 0; j < count; j++) {
-        struct catalog_dict *dict = &b->dicts[first + j];
+        struct catalog_dict *dict = &dicts[first + j];
         struct value_id *pairs = malloc((dict->count ? dict->count : 1) * sizeof(*pairs));
         uint64_t *values = malloc((dict->count ? dict->count : 1) * sizeof(*values));
         uint32_t *ids = malloc((dict->count ? dict->count : 1) * sizeof(*ids));
@@ -628,15 +642,21 @@ static uint32_t block_id_of(struct block_table *t, struct catalog_dict *dict, ui
     return t->ids[at] - 1;
 }
 
+/* How many rows intern_block interns between looks at whether another
+ * block has failed (then its ids are too narrow and all work is wasted). */
+#define INTERN_CHECK_ROWS 4096
+
 /* Signs every product for one block of positions and interns the values:
  * the minimum over a product's common tokens comes from the block's table,
- * only its rare tokens are hashed. */
-static enum intern_result intern_block(struct catalog_base *b, const struct recs_minhash *mh,
-                                       const struct recs_vocabulary *vocab, uint32_t first)
+ * only its rare tokens are hashed. Stops early once *failed is set. */
+static enum intern_result intern_block(struct catalog_base *b, struct catalog_dict *all_dicts,
+                                       const struct recs_minhash *mh,
+                                       const struct recs_vocabulary *vocab, uint32_t first,
+                                       atomic_int *failed)
 {
     uint32_t count = b->k - first < RECS_MINHASH_BLOCK ? b->k - first : RECS_MINHASH_BLOCK;
-    uint32_t id_max = b->id_bytes == 2 ? UINT16_MAX : UINT32_MAX - 1;
-    struct catalog_dict *dicts = b->dicts + first;
+    uint32_t max = id_fresh(b->id_bytes) - 1;
+    struct catalog_dict *dicts = all_dicts + first;
     struct block_table table;
     enum intern_result r = INTERN_NO_MEMORY;
 
@@ -656,6 +676,10 @@ static enum intern_result intern_block(struct catalog_base *b, const struct recs
         uint16_t best[RECS_MINHASH_BLOCK];
         uint64_t rare[RECS_MINHASH_BLOCK];
 
+        if (i % INTERN_CHECK_ROWS == 0 && atomic_load(failed) != INTERN_OK) {
+            r = (enum intern_result)atomic_load(failed);
+            goto out;
+        }
         if (ntokens == 0)
             continue; /* also: no product has tokens, and ids is NULL */
         tokens = vocab->ids + vocab->first[i];
@@ -685,7 +709,7 @@ static enum intern_result intern_block(struct catalog_base *b, const struct recs
             uint32_t id = block_id_of(&table, &dicts[j], j, best[j], nrare > 0, rare[j]);
             if (id == UINT32_MAX)
                 goto out;
-            if (id > id_max) {
+            if (id > max) {
                 r = INTERN_TOO_MANY;
                 goto out;
             }
@@ -693,11 +717,11 @@ static enum intern_result intern_block(struct catalog_base *b, const struct recs
         }
     }
     for (uint32_t sub = 0; b->offsets != NULL && sub < count; sub += INDEX_SPAN) {
-        if (index_block(b, first + sub, count - sub < INDEX_SPAN ? count - sub : INDEX_SPAN) !=
-            INTERN_OK)
+        if (index_block(b, all_dicts, first + sub,
+                        count - sub < INDEX_SPAN ? count - sub : INDEX_SPAN) != INTERN_OK)
             goto out;
     }
-    r = sort_block(b, first, count);
+    r = sort_block(b, all_dicts, first, count);
 out:
     block_table_free(&table);
     return r;
@@ -705,6 +729,7 @@ out:
 
 struct intern_job {
     struct catalog_base *b;
+    struct catalog_dict *dicts; /* K */
     const struct recs_minhash *mh;
     const struct recs_vocabulary *vocab;
     atomic_int result;
@@ -719,12 +744,14 @@ static void intern_range(void *ctx, unsigned worker, size_t begin, size_t end)
     (void)worker;
     for (size_t blk = begin; blk < end && r == INTERN_OK && atomic_load(&job->result) == INTERN_OK;
          blk++)
-        r = intern_block(job->b, job->mh, job->vocab, (uint32_t)blk * RECS_MINHASH_BLOCK);
+        r = intern_block(job->b, job->dicts, job->mh, job->vocab,
+                         (uint32_t)blk * RECS_MINHASH_BLOCK, &job->result);
     if (r != INTERN_OK)
         atomic_store(&job->result, r);
 }
 
-static enum intern_result intern_all(struct catalog_base *b, const struct recs_minhash *mh,
+static enum intern_result intern_all(struct catalog_base *b, struct catalog_dict *dicts,
+                                     const struct recs_minhash *mh,
                                      const struct recs_vocabulary *vocab, unsigned threads)
 {
     uint32_t blocks = (b->k + RECS_MINHASH_BLOCK - 1) / RECS_MINHASH_BLOCK;
@@ -742,7 +769,7 @@ static enum intern_result intern_all(struct catalog_base *b, const struct recs_m
     b->ids = (unsigned char *)b->ids_alloc +
              (round_up((uintptr_t)b->ids_alloc, 64) - (uintptr_t)b->ids_alloc);
 
-    struct intern_job job = {.b = b, .mh = mh, .vocab = vocab, .result = INTERN_OK};
+    struct intern_job job = {.b = b, .dicts = dicts, .mh = mh, .vocab = vocab, .result = INTERN_OK};
     recs_parallel_for(blocks, 1, b->count >= PARALLEL_MIN_BUILD ? threads : 1, intern_range, &job);
     return (enum intern_result)atomic_load(&job.result);
 }
@@ -760,7 +787,7 @@ static int number_tokens(struct recs_vocabulary *vocab, struct token_set *sets, 
     return recs_vocabulary_finish(vocab);
 }
 
-static size_t dict_bytes(const struct catalog_base *b)
+static size_t sorted_value_bytes(const struct catalog_base *b)
 {
     size_t bytes = 0;
     for (uint32_t k = 0; k < b->k; k++)
@@ -771,6 +798,7 @@ static size_t dict_bytes(const struct catalog_base *b)
 static int build_signatures(struct catalog_base *b, const struct recs_minhash *mh, unsigned threads)
 {
     struct token_set *sets = calloc(b->count ? b->count : 1, sizeof(*sets));
+    struct catalog_dict *dicts = NULL;
     struct recs_vocabulary vocab;
     enum intern_result r = INTERN_NO_MEMORY;
     bool indexed;
@@ -778,9 +806,9 @@ static int build_signatures(struct catalog_base *b, const struct recs_minhash *m
     recs_vocabulary_init(&vocab);
 
     b->k = recs_minhash_k(mh);
-    /* 16-bit ids are the smallest rows; 32-bit ones need 65,536 products */
+    /* decided before the ids' width is known: as if they were 16-bit */
     indexed = b->count * round_up((size_t)b->k * 2, 64) > SCAN_IN_CACHE_BYTES;
-    b->dicts = calloc(b->k, sizeof(*b->dicts));
+    dicts = calloc(b->k, sizeof(*dicts));
     b->indexed = calloc(b->k, sizeof(*b->indexed));
     b->sorted_values = calloc(b->k, sizeof(*b->sorted_values));
     b->sorted_ids = calloc(b->k, sizeof(*b->sorted_ids));
@@ -788,28 +816,24 @@ static int build_signatures(struct catalog_base *b, const struct recs_minhash *m
         b->offsets = calloc(b->k, sizeof(*b->offsets));
         b->postings = calloc(b->k, sizeof(*b->postings));
     }
-    if (sets == NULL || b->dicts == NULL || b->indexed == NULL || b->sorted_values == NULL ||
+    if (sets == NULL || dicts == NULL || b->indexed == NULL || b->sorted_values == NULL ||
         b->sorted_ids == NULL || (indexed && (b->offsets == NULL || b->postings == NULL)))
         goto out;
-    if (pthread_mutex_init(&b->dict_lock, NULL) != 0) {
-        free(b->dicts);
-        b->dicts = NULL;
-        goto out;
-    }
     if (tokenize_all(b, sets, threads) != 0 || number_tokens(&vocab, sets, b->count) != 0)
         goto out;
-    b->id_bytes = 2;
-    r = intern_all(b, mh, &vocab, threads);
-    if (r == INTERN_TOO_MANY) {
-        b->id_bytes = 4;
-        r = intern_all(b, mh, &vocab, threads);
-    }
+    /* the narrowest ids that hold every position's distinct values: the
+     * synthetic catalogs have about 150 a position, so 8 bits; a position
+     * with too many stops its block early, and the next width starts over */
+    b->id_bytes = 1;
+    while ((r = intern_all(b, dicts, mh, &vocab, threads)) == INTERN_TOO_MANY && b->id_bytes < 4)
+        b->id_bytes *= 2;
     if (r != INTERN_OK)
         goto out;
-    b->bytes += b->count * b->row_stride + dict_bytes(b);
+    b->bytes += b->count * b->row_stride + sorted_value_bytes(b);
     for (uint32_t k = 0; indexed && k < b->k; k++)
-        b->bytes += (size_t)b->offsets[k][b->indexed[k]] * sizeof(**b->postings);
+        b->bytes += b->offsets[k][b->indexed[k]];
 out:
+    dicts_free(dicts, b->k);
     free_token_sets(sets, b->count);
     recs_vocabulary_free(&vocab);
     return r == INTERN_OK ? 0 : -1;
@@ -964,13 +988,15 @@ size_t recs_catalog_estimate_bytes(const struct recs_rows *rows, uint32_t k,
             slug_table_cap(n) * sizeof(uint32_t);
     if (k == 0)
         return bytes;
-    /* 16-bit ids, the inverted index as build_signatures decides it, and
-     * the token sets; the dictionaries (12 bytes per distinct value and
-     * position) are not known before hashing and are left out */
+    /* 16-bit ids (8-bit ones take half), the inverted index as
+     * build_signatures decides it with up to two bytes a posting (gaps
+     * below 16,384), and the token sets; the dictionaries (12 bytes per
+     * distinct value and position) are not known before hashing and are
+     * left out */
     stride = round_up((size_t)k * 2, 64);
     bytes += n * stride;
     if (n * stride > SCAN_IN_CACHE_BYTES)
-        bytes += (size_t)k * n * 2; /* one unit per posting; escapes are few */
+        bytes += (size_t)k * n * 2;
     return bytes + text + text / TEXT_BYTES_PER_TOKEN * sizeof(struct recs_token);
 }
 
@@ -986,7 +1012,8 @@ size_t recs_catalog_estimate_apply_bytes(const struct recs_catalog *previous,
     for (size_t i = 0; i < changes->count; i++) {
         const struct recs_row *r = &changes->rows[i];
         if (!r->deleted && r->slug != NULL && r->title != NULL && r->description != NULL)
-            bytes += sizeof(struct catalog_extra) + row_bytes(r) + b->row_stride;
+            bytes += sizeof(struct catalog_extra) + row_bytes(r) + b->row_stride +
+                     (size_t)b->k * sizeof(struct catalog_fresh); /* at most: all fresh */
     }
     return bytes;
 }
@@ -1022,14 +1049,15 @@ static uint32_t base_value_id(const struct catalog_base *b, uint32_t k, uint64_t
     return lo < b->indexed[k] && values[lo] == value ? b->sorted_ids[k][lo] : UINT32_MAX;
 }
 
-/* Signs p and interns its values into the base's id space. */
-static recs_catalog_apply_status sign_extra(struct catalog_base *b, const struct recs_minhash *mh,
+/* Signs p and takes the base's ids of its values; the values no base row
+ * holds get the fresh id and go on the side, position by position. */
+static recs_catalog_apply_status sign_extra(const struct catalog_base *b,
+                                            const struct recs_minhash *mh,
                                             struct recs_scratch *scratch, struct catalog_extra *e,
                                             uint64_t *values)
 {
-    uint32_t id_max = b->id_bytes == 2 ? UINT16_MAX : UINT32_MAX - 1;
-    recs_catalog_apply_status status = RECS_CATALOG_APPLIED;
     const struct recs_token *tokens = NULL;
+    uint32_t nfresh = 0;
     size_t n = 0;
 
     if (tokenize_product(scratch, &e->product, &tokens, &n) != 0)
@@ -1038,22 +1066,21 @@ static recs_catalog_apply_status sign_extra(struct catalog_base *b, const struct
     if (n == 0)
         return RECS_CATALOG_APPLIED;
     recs_minhash_sign_tokens(mh, tokens, n, values);
-    pthread_mutex_lock(&b->dict_lock);
-    for (uint32_t k = 0; k < b->k && status == RECS_CATALOG_APPLIED; k++) {
+    for (uint32_t k = 0; k < b->k; k++) {
         uint32_t id = base_value_id(b, k, values[k]);
-        if (id == UINT32_MAX) {
-            id = dict_intern(&b->dicts[k], values[k]);
-            id = id == UINT32_MAX ? id : b->indexed[k] + id;
-        }
-        if (id == UINT32_MAX)
-            status = RECS_CATALOG_NO_MEMORY;
-        else if (id > id_max)
-            status = RECS_CATALOG_REBUILD;
-        else
-            store_id(e->ids, b->id_bytes, k, id);
+        store_id(e->ids, b->id_bytes, k, id == UINT32_MAX ? id_fresh(b->id_bytes) : id);
+        nfresh += id == UINT32_MAX;
     }
-    pthread_mutex_unlock(&b->dict_lock);
-    return status;
+    if (nfresh == 0)
+        return RECS_CATALOG_APPLIED;
+    e->fresh = malloc(nfresh * sizeof(*e->fresh));
+    if (e->fresh == NULL)
+        return RECS_CATALOG_NO_MEMORY;
+    for (uint32_t k = 0; k < b->k; k++) {
+        if (catalog_row_id(b, e->ids, k) == id_fresh(b->id_bytes))
+            e->fresh[e->nfresh++] = (struct catalog_fresh){k, values[k]};
+    }
+    return RECS_CATALOG_APPLIED;
 }
 
 /* What the change needs to sign a changed text: made on first use. */
@@ -1064,13 +1091,13 @@ struct signer {
 
 /* A new extra for row r. current is the product's present version (NULL
  * for a new product) with its row of ids: an unchanged text keeps them. */
-static recs_catalog_apply_status make_extra(const struct recs_catalog *prev,
-                                            const struct recs_minhash *mh, const struct recs_row *r,
-                                            const struct recs_product *current,
-                                            const unsigned char *current_ids, struct signer *signer,
-                                            struct catalog_extra **out, bool *hashed)
+static recs_catalog_apply_status
+make_extra(const struct recs_catalog *prev, const struct recs_minhash *mh, const struct recs_row *r,
+           const struct recs_product *current, const unsigned char *current_ids,
+           const struct catalog_extra *current_extra, struct signer *signer,
+           struct catalog_extra **out, bool *hashed)
 {
-    struct catalog_base *b = prev->base;
+    const struct catalog_base *b = prev->base;
     struct catalog_extra *e = malloc(sizeof(*e) + row_bytes(r));
     char *cursor;
 
@@ -1079,6 +1106,8 @@ static recs_catalog_apply_status make_extra(const struct recs_catalog *prev,
         return RECS_CATALOG_NO_MEMORY;
     atomic_init(&e->refs, 1);
     e->ids = NULL;
+    e->fresh = NULL;
+    e->nfresh = 0;
     cursor = (char *)(e + 1);
     copy_row(&e->product, r, &cursor);
     e->row_hash = row_hash(&e->product);
@@ -1091,6 +1120,13 @@ static recs_catalog_apply_status make_extra(const struct recs_catalog *prev,
     if (current != NULL && current_ids != NULL && same_text(current, r)) {
         memcpy(e->ids, current_ids, b->row_stride);
         e->product.has_signature = current->has_signature;
+        if (current_extra == NULL || current_extra->nfresh == 0)
+            return RECS_CATALOG_APPLIED;
+        e->fresh = malloc(current_extra->nfresh * sizeof(*e->fresh));
+        if (e->fresh == NULL)
+            return RECS_CATALOG_NO_MEMORY;
+        memcpy(e->fresh, current_extra->fresh, current_extra->nfresh * sizeof(*e->fresh));
+        e->nfresh = current_extra->nfresh;
         return RECS_CATALOG_APPLIED;
     }
     memset(e->ids, 0, b->row_stride);
@@ -1147,7 +1183,7 @@ static recs_catalog_apply_status apply_row(struct recs_catalog *c, const struct 
         mark_dead(c, (size_t)row);
     if (r->deleted)
         return RECS_CATALOG_APPLIED;
-    status = make_extra(prev, mh, r, current, current_ids, signer, &e, &hashed);
+    status = make_extra(prev, mh, r, current, current_ids, e_prev, signer, &e, &hashed);
     if (status != RECS_CATALOG_APPLIED) {
         extra_unref(e);
         return status;
@@ -1286,7 +1322,7 @@ size_t recs_catalog_bytes(const struct recs_catalog *catalog)
 
     for (size_t i = 0; i < catalog->nextra; i++)
         delta += sizeof(struct catalog_extra) + product_bytes(&catalog->extras[i]->product) +
-                 b->row_stride;
+                 b->row_stride + catalog->extras[i]->nfresh * sizeof(struct catalog_fresh);
     return b->bytes + delta;
 }
 
@@ -1336,15 +1372,44 @@ long recs_catalog_find(const struct recs_catalog *catalog, const char *slug)
     return -1;
 }
 
+/* The positions where two extras both hold the fresh id, which the rows
+ * count as matches, but different values. */
+static uint32_t fresh_mismatches(const struct catalog_extra *x, const struct catalog_extra *y)
+{
+    uint32_t n = 0;
+
+    for (uint32_t i = 0, j = 0; i < x->nfresh && j < y->nfresh;) {
+        if (x->fresh[i].k < y->fresh[j].k) {
+            i++;
+        } else if (x->fresh[i].k > y->fresh[j].k) {
+            j++;
+        } else {
+            n += x->fresh[i].value != y->fresh[j].value;
+            i++;
+            j++;
+        }
+    }
+    return n;
+}
+
 uint32_t recs_catalog_matches(const struct recs_catalog *catalog, const struct recs_minhash *mh,
                               size_t a, size_t b)
 {
     const void *ra = catalog_row(catalog, a), *rb = catalog_row(catalog, b);
 
+    uint32_t n;
+
     if (!recs_catalog_product(catalog, a)->has_signature ||
         !recs_catalog_product(catalog, b)->has_signature)
         return 0;
-    if (catalog->base->id_bytes == 2)
-        return recs_minhash_matches16(mh, ra, rb);
-    return recs_minhash_matches32(mh, ra, rb);
+    if (catalog->base->id_bytes == 1)
+        n = recs_minhash_matches8(mh, ra, rb);
+    else if (catalog->base->id_bytes == 2)
+        n = recs_minhash_matches16(mh, ra, rb);
+    else
+        n = recs_minhash_matches32(mh, ra, rb);
+    if (a < catalog->base->count || b < catalog->base->count)
+        return n; /* a base row holds no fresh id */
+    return n - fresh_mismatches(catalog->extras[a - catalog->base->count],
+                                catalog->extras[b - catalog->base->count]);
 }

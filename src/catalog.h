@@ -54,25 +54,26 @@ int recs_catalog_build(const struct recs_minhash *mh, const struct recs_rows *ro
 /* An estimate, made from the rows before anything is allocated, of the
  * bytes recs_catalog_build(mh, rows, k != 0, previous, ...) allocates at
  * its peak: every product's strings and fixed fields, the slug table and,
- * for k > 0 (signatures of k functions), a row of 16-bit ids per product,
- * the inverted index when the catalog gets one, and the token sets held
- * while hashing. 0 when previous holds the same rows (the build shares
- * them). Lower than the truth for a catalog that needs 32-bit ids (a
- * position with 65,536 or more distinct values) or whose dictionaries are
- * large (12 bytes per distinct value and position, not known before
- * hashing). */
+ * for k > 0 (signatures of k functions), a row of 16-bit ids per product
+ * (twice what 8-bit ids take, the usual width), the inverted index when
+ * the catalog gets one, and the token sets held while hashing. 0 when
+ * previous holds the same rows (the build shares them). Lower than the
+ * truth for a catalog that needs 32-bit ids (a position with 65,535 or
+ * more distinct values) or whose dictionaries are large (12 bytes per
+ * distinct value and position, not known before hashing). */
 size_t recs_catalog_estimate_bytes(const struct recs_rows *rows, uint32_t k,
                                    const struct recs_catalog *previous);
 
 /* The same for recs_catalog_apply(previous, mh, changes, ...): the bytes
- * the new snapshot adds to what it shares with previous. */
+ * the new snapshot adds to what it shares with previous, counting every
+ * value of a changed product as one no base row holds (16 bytes each;
+ * which ones are is not known before hashing). */
 size_t recs_catalog_estimate_apply_bytes(const struct recs_catalog *previous,
                                          const struct recs_rows *changes);
 
 typedef enum {
     RECS_CATALOG_APPLIED = 0,
     RECS_CATALOG_NO_MEMORY,
-    RECS_CATALOG_REBUILD, /* the ids ran out of room: build a new snapshot instead */
 } recs_catalog_apply_status;
 
 /* A new snapshot: previous with the change set applied (rows.h: each row

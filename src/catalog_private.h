@@ -14,21 +14,20 @@
  *
  * Products are addressed by one index space: 0 .. base count - 1 are base
  * rows, base count .. count - 1 the extras in ascending id.
+ *
+ * Ids are as narrow as the base's distinct values allow: 8 bits for up to
+ * 255 a position, 16 or 32 past that. The largest id of the width, the
+ * fresh id, is never a base row's: an extra holds it where its value is
+ * one no base row has, and keeps those values beside its row. So a change
+ * never runs out of ids, a fresh id matches no base row, and two extras
+ * that both hold it somewhere compare their values there.
  */
 #ifndef RECS_CATALOG_PRIVATE_H
 #define RECS_CATALOG_PRIVATE_H
 
-#include <pthread.h>
 #include <stdatomic.h>
 
 #include "catalog.h"
-
-/* One position's dictionary: value -> id, open addressing. */
-struct catalog_dict {
-    uint64_t *keys;
-    uint32_t *ids; /* id + 1; 0 marks an empty slot */
-    uint32_t cap, count;
-};
 
 struct catalog_base {
     atomic_uint refs;
@@ -36,29 +35,30 @@ struct catalog_base {
     struct recs_product *products; /* ascending id */
     char *strings;                 /* every product's strings, one after the other */
     uint64_t *row_hashes;          /* per product: a hash of the whole row (entity tags) */
-    unsigned id_bytes;             /* 2 or 4; 0 when built without signatures */
+    unsigned id_bytes;             /* 1, 2 or 4; 0 when built without signatures */
     size_t row_stride;             /* bytes per product row of ids, a multiple of 64 */
     unsigned char *ids;            /* count rows of K ids, 64-aligned inside ids_alloc */
     void *ids_alloc;
     uint32_t k;
     /* The inverted index, NULL for a catalog whose ids fit in the caches:
      * that is always scanned, so its index would be memory for nothing. */
-    uint32_t **offsets;  /* per position: indexed[k] + 1 offsets into its postings */
-    uint16_t **postings; /* per position: the lists of the ids in turn, in gaps (below) */
-    uint32_t *indexed;   /* per position: ids below this have postings; newer ones none */
-    /* What changed products are interned with, so that their ids compare
-     * with the base's: per position, the base's distinct values in
-     * ascending order with their ids (binary search, 12 bytes a value,
-     * about a third of a hash table's), and a dictionary of the values
-     * seen only since, whose ids follow the base's. Ids are only ever
-     * added; dict_lock serializes the writers. */
+    uint32_t **offsets; /* per position: indexed[k] + 1 offsets into its postings */
+    uint8_t **postings; /* per position: the lists of the ids in turn, in gaps (below) */
+    uint32_t *indexed;  /* per position: ids below this have postings; newer ones none */
+    /* What changed products find their ids with: per position, the base's
+     * distinct values in ascending order with their ids (binary search, 12
+     * bytes a value, about a third of a hash table's). */
     uint64_t **sorted_values;
     uint32_t **sorted_ids;
-    struct catalog_dict *dicts;
-    pthread_mutex_t dict_lock;
     uint32_t *slots; /* slug hash table: product index + 1, 0 = empty */
     size_t slot_mask;
     size_t bytes;
+};
+
+/* A value of an extra that no base row holds at position k. */
+struct catalog_fresh {
+    uint32_t k;
+    uint64_t value;
 };
 
 /* A product added or changed after the base was built, shared by every
@@ -67,7 +67,9 @@ struct catalog_extra {
     atomic_uint refs;
     struct recs_product product; /* strings point into the same allocation */
     uint64_t row_hash;
-    unsigned char *ids; /* row_stride bytes, 64-aligned; NULL without signatures */
+    unsigned char *ids;          /* row_stride bytes, 64-aligned; NULL without signatures */
+    struct catalog_fresh *fresh; /* where ids holds the fresh id, ascending k */
+    uint32_t nfresh;
 };
 
 struct recs_catalog {
@@ -88,22 +90,20 @@ struct recs_catalog {
 };
 
 /* A postings list holds its products' indexes in ascending order as the
- * gaps between them, the first from 0: one 16-bit unit for a gap below
- * CATALOG_GAP_ESCAPE, else the escape and the gap's high and low halves.
- * Gaps in long lists are small, so a list costs 2 bytes a product at any
- * catalog size. Returns the product after prev and moves *at past it. */
-#define CATALOG_GAP_ESCAPE 0xFFFFu
-
-static inline uint32_t catalog_next_posting(const uint16_t *units, uint32_t *at, uint32_t prev)
+ * gaps between them, the first from 0, each in as few bytes as it needs:
+ * seven bits a byte, the lowest first, the high bit set on every byte but
+ * a gap's last (the variable-byte code of search engines' postings). Gaps
+ * in long lists are small, so most products cost one byte a list. Returns
+ * the product after prev and moves *at past it. */
+static inline uint32_t catalog_next_posting(const uint8_t *bytes, uint32_t *at, uint32_t prev)
 {
-    uint32_t gap = units[*at];
+    uint32_t b = bytes[(*at)++], gap = b & 0x7Fu;
 
-    if (gap != CATALOG_GAP_ESCAPE) {
-        *at += 1;
-        return prev + gap;
+    /* a 32-bit gap takes at most five bytes: shifts 7 .. 28 */
+    for (unsigned shift = 7; (b & 0x80u) != 0 && shift <= 28; shift += 7) {
+        b = bytes[(*at)++];
+        gap |= (b & 0x7Fu) << shift;
     }
-    gap = (uint32_t)units[*at + 1] << 16 | units[*at + 2];
-    *at += 3;
     return prev + gap;
 }
 
@@ -119,10 +119,18 @@ static inline const unsigned char *catalog_row(const struct recs_catalog *c, siz
     return i < b->count ? b->ids + i * b->row_stride : c->extras[i - b->count]->ids;
 }
 
+/* The id at position k of a row of b's width. */
+static inline uint32_t catalog_row_id(const struct catalog_base *b, const unsigned char *row,
+                                      uint32_t k)
+{
+    if (b->id_bytes == 1)
+        return row[k];
+    return b->id_bytes == 2 ? ((const uint16_t *)row)[k] : ((const uint32_t *)row)[k];
+}
+
 static inline uint32_t catalog_id_at(const struct recs_catalog *c, size_t i, uint32_t k)
 {
-    const unsigned char *row = catalog_row(c, i);
-    return c->base->id_bytes == 2 ? ((const uint16_t *)row)[k] : ((const uint32_t *)row)[k];
+    return catalog_row_id(c->base, catalog_row(c, i), k);
 }
 
 #endif

@@ -16,6 +16,7 @@ struct recs_minhash {
     recs_match64_fn match64;
     recs_match32_fn match32;
     recs_match16_fn match16;
+    recs_match8_fn match8;
     uint64_t *prefix; /* K rounded up to KERNEL_LANE_PAD states after LE32(k), 64-byte aligned */
 };
 
@@ -140,17 +141,20 @@ int recs_minhash_create(uint32_t k, recs_kernel kernel, struct recs_minhash **ou
     mh->match64 = recs_match64_scalar;
     mh->match32 = recs_match32_scalar;
     mh->match16 = recs_match16_scalar;
+    mh->match8 = recs_match8_scalar;
 #if defined(__x86_64__)
     if (kernel == RECS_KERNEL_AVX2) {
         mh->sign = recs_sign_avx2;
         mh->match64 = recs_match64_avx2;
         mh->match32 = recs_match32_avx2;
         mh->match16 = recs_match16_avx2;
+        mh->match8 = recs_match8_avx2;
     } else if (kernel == RECS_KERNEL_AVX512) {
         mh->sign = recs_sign_avx512;
         mh->match64 = recs_match64_avx512;
         mh->match32 = recs_match32_avx512;
         mh->match16 = recs_match16_avx512;
+        mh->match8 = recs_match8_avx512;
     }
 #endif
     *out = mh;
@@ -370,4 +374,9 @@ uint32_t recs_minhash_matches16(const struct recs_minhash *mh, const uint16_t *a
 uint32_t recs_minhash_matches32(const struct recs_minhash *mh, const uint32_t *a, const uint32_t *b)
 {
     return mh->match32(a, b, mh->k);
+}
+
+uint32_t recs_minhash_matches8(const struct recs_minhash *mh, const uint8_t *a, const uint8_t *b)
+{
+    return mh->match8(a, b, mh->k);
 }

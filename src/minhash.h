@@ -106,7 +106,8 @@ void recs_minhash_sign_range(const struct recs_minhash *mh, const struct recs_to
 
 /* matches = #{ i < K : a[i] == b[i] } for two signatures. */
 uint32_t recs_minhash_matches(const struct recs_minhash *mh, const uint64_t *a, const uint64_t *b);
-/* The same over per-position ids of 16 or 32 bits (K of them each). */
+/* The same over per-position ids of 8, 16 or 32 bits (K of them each). */
+uint32_t recs_minhash_matches8(const struct recs_minhash *mh, const uint8_t *a, const uint8_t *b);
 uint32_t recs_minhash_matches16(const struct recs_minhash *mh, const uint16_t *a,
                                 const uint16_t *b);
 uint32_t recs_minhash_matches32(const struct recs_minhash *mh, const uint32_t *a,

@@ -74,6 +74,14 @@ uint32_t recs_match16_scalar(const uint16_t *a, const uint16_t *b, uint32_t k)
     return n;
 }
 
+uint32_t recs_match8_scalar(const uint8_t *a, const uint8_t *b, uint32_t k)
+{
+    uint32_t n = 0;
+    for (uint32_t i = 0; i < k; i++)
+        n += a[i] == b[i];
+    return n;
+}
+
 #if defined(__x86_64__)
 #include <immintrin.h>
 
@@ -183,6 +191,37 @@ T_AVX2 uint32_t recs_match16_avx2(const uint16_t *a, const uint16_t *b, uint32_t
     return n;
 }
 
+/* Byte lanes count at most four compares each before their sums of
+ * absolute differences against zero add them into 64-bit sums. */
+T_AVX2 uint32_t recs_match8_avx2(const uint8_t *a, const uint8_t *b, uint32_t k)
+{
+    if (k < 32)
+        return recs_match8_scalar(a, b, k);
+    const __m256i zero = _mm256_setzero_si256();
+    __m256i sums = zero;
+    size_t i = 0;
+#define EQ8(j)                                                                                     \
+    _mm256_cmpeq_epi8(_mm256_loadu_si256((const __m256i *)(a + (j))),                              \
+                      _mm256_loadu_si256((const __m256i *)(b + (j))))
+    for (; i + 128 <= k; i += 128) {
+        __m256i c = _mm256_sub_epi8(_mm256_sub_epi8(zero, EQ8(i)), EQ8(i + 32));
+        c = _mm256_sub_epi8(_mm256_sub_epi8(c, EQ8(i + 64)), EQ8(i + 96));
+        sums = _mm256_add_epi64(sums, _mm256_sad_epu8(c, zero));
+    }
+    for (; i + 32 <= k; i += 32)
+        sums = _mm256_add_epi64(sums, _mm256_sad_epu8(_mm256_sub_epi8(zero, EQ8(i)), zero));
+    const __m128i half =
+        _mm_add_epi64(_mm256_castsi256_si128(sums), _mm256_extracti128_si256(sums, 1));
+    uint32_t n = (uint32_t)(_mm_cvtsi128_si64(half) + _mm_extract_epi64(half, 1));
+    /* The last 32 elements again; only the top k - i of them are new. */
+    if (i < k) {
+        const uint32_t eq = (uint32_t)_mm256_movemask_epi8(EQ8(k - 32));
+        n += (uint32_t)__builtin_popcount(eq >> (32 - (uint32_t)(k - i)));
+    }
+#undef EQ8
+    return n;
+}
+
 T_AVX2 uint32_t recs_match32_avx2(const uint32_t *a, const uint32_t *b, uint32_t k)
 {
     if (k < 8)
@@ -286,6 +325,35 @@ T_AVX512 void recs_sign_avx512(const uint64_t *prefix, uint32_t k, const struct 
         sign_block512(prefix + i, tokens, ntokens, sig + i, rem, 2);
     else if (rem > 0)
         sign_block512(prefix + i, tokens, ntokens, sig + i, rem, 1);
+}
+
+/* Byte counters: a lane sees at most one hit per 64 elements, so K_MAX / 64
+ * hits, and one sum of absolute differences against zero adds them up. */
+_Static_assert(RECS_MINHASH_K_MAX / 64 < UINT8_MAX, "8-bit per-lane counters overflow");
+
+T_AVX512 uint32_t recs_match8_avx512(const uint8_t *a, const uint8_t *b, uint32_t k)
+{
+    const __m512i one = _mm512_set1_epi8(1), zero = _mm512_setzero_si512();
+    __m512i c0 = zero, c1 = zero;
+    size_t i = 0;
+#define EQ8(j) _mm512_cmpeq_epi8_mask(_mm512_loadu_si512(a + (j)), _mm512_loadu_si512(b + (j)))
+    for (; i + 128 <= k; i += 128) {
+        c0 = _mm512_mask_add_epi8(c0, EQ8(i), c0, one);
+        c1 = _mm512_mask_add_epi8(c1, EQ8(i + 64), c1, one);
+    }
+    if (i + 64 <= k) {
+        c0 = _mm512_mask_add_epi8(c0, EQ8(i), c0, one);
+        i += 64;
+    }
+#undef EQ8
+    if (i < k) {
+        const __mmask64 lm = (__mmask64)((1ull << (k - i)) - 1);
+        const __mmask64 eq = _mm512_mask_cmpeq_epi8_mask(lm, _mm512_maskz_loadu_epi8(lm, a + i),
+                                                         _mm512_maskz_loadu_epi8(lm, b + i));
+        c1 = _mm512_mask_add_epi8(c1, eq, c1, one);
+    }
+    return (uint32_t)_mm512_reduce_add_epi64(
+        _mm512_add_epi64(_mm512_sad_epu8(c0, zero), _mm512_sad_epu8(c1, zero)));
 }
 
 /* Each compare's mask adds one to the equal lanes of a vector of counters; two

@@ -25,17 +25,19 @@ _Static_assert(RECS_MINHASH_BLOCK % KERNEL_LANE_PAD == 0,
  * for i < k; writes nothing past sig[k-1]. prefix needs no alignment. */
 typedef void (*recs_sign_fn)(const uint64_t *prefix, uint32_t k, const struct recs_token *tokens,
                              size_t ntokens, uint64_t *sig);
-/* #{ i < k : a[i] == b[i] } over arrays of 64-, 32- or 16-bit elements. The
+/* #{ i < k : a[i] == b[i] } over arrays of 64-, 32-, 16- or 8-bit elements. The
  * arrays need no alignment beyond their type's and are read only below k. */
 typedef uint32_t (*recs_match64_fn)(const uint64_t *a, const uint64_t *b, uint32_t k);
 typedef uint32_t (*recs_match32_fn)(const uint32_t *a, const uint32_t *b, uint32_t k);
 typedef uint32_t (*recs_match16_fn)(const uint16_t *a, const uint16_t *b, uint32_t k);
+typedef uint32_t (*recs_match8_fn)(const uint8_t *a, const uint8_t *b, uint32_t k);
 
 void recs_sign_scalar(const uint64_t *prefix, uint32_t k, const struct recs_token *tokens,
                       size_t ntokens, uint64_t *sig);
 uint32_t recs_match64_scalar(const uint64_t *a, const uint64_t *b, uint32_t k);
 uint32_t recs_match32_scalar(const uint32_t *a, const uint32_t *b, uint32_t k);
 uint32_t recs_match16_scalar(const uint16_t *a, const uint16_t *b, uint32_t k);
+uint32_t recs_match8_scalar(const uint8_t *a, const uint8_t *b, uint32_t k);
 
 #if defined(__x86_64__)
 void recs_sign_avx2(const uint64_t *prefix, uint32_t k, const struct recs_token *tokens,
@@ -43,11 +45,13 @@ void recs_sign_avx2(const uint64_t *prefix, uint32_t k, const struct recs_token 
 uint32_t recs_match64_avx2(const uint64_t *a, const uint64_t *b, uint32_t k);
 uint32_t recs_match32_avx2(const uint32_t *a, const uint32_t *b, uint32_t k);
 uint32_t recs_match16_avx2(const uint16_t *a, const uint16_t *b, uint32_t k);
+uint32_t recs_match8_avx2(const uint8_t *a, const uint8_t *b, uint32_t k);
 void recs_sign_avx512(const uint64_t *prefix, uint32_t k, const struct recs_token *tokens,
                       size_t ntokens, uint64_t *sig);
 uint32_t recs_match64_avx512(const uint64_t *a, const uint64_t *b, uint32_t k);
 uint32_t recs_match32_avx512(const uint32_t *a, const uint32_t *b, uint32_t k);
 uint32_t recs_match16_avx512(const uint16_t *a, const uint16_t *b, uint32_t k);
+uint32_t recs_match8_avx512(const uint8_t *a, const uint8_t *b, uint32_t k);
 #endif
 
 #endif

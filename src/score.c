@@ -75,7 +75,7 @@ struct list_ref {
  * largest weight), however many targets there are. */
 struct unit {
     uint32_t k, cost, first, nlists;
-    size_t len; /* the lists' units together */
+    size_t len; /* the lists' bytes together */
 };
 
 struct count_job {
@@ -136,8 +136,8 @@ static void count_range(void *ctx, unsigned worker, size_t begin, size_t end)
             const struct unit *next = &job->units[i + PREFETCH_LISTS_AHEAD];
             for (uint32_t l = 0; l < next->nlists; l++) {
                 const struct list_ref *r = &job->lists[next->first + l];
-                const char *at = (const char *)(b->postings[r->k] + r->from);
-                size_t bytes = (size_t)(r->to - r->from) * sizeof(*b->postings[r->k]);
+                const uint8_t *at = b->postings[r->k] + r->from;
+                size_t bytes = r->to - r->from;
                 for (size_t o = 0; o < bytes && o < PREFETCH_BYTES_MAX; o += 64)
                     __builtin_prefetch(at + o);
             }
@@ -387,7 +387,7 @@ static size_t units_worth_counting(const struct targets_job *t, const struct uni
 
 /* Reads the targets' ids position by position into units and lists, one
  * list per distinct id, and each target's positions for the sample.
- * Returns the lists' units together. */
+ * Returns the lists' bytes together (about one a posting). */
 static size_t read_units(struct targets_job *t)
 {
     const struct catalog_base *b = t->c->base;

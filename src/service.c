@@ -335,8 +335,6 @@ static recs_db_status apply_changes(struct recs_service *svc, struct recs_catalo
         recs_log_error("catalog_apply", "applying a change set failed: out of memory");
         return RECS_DB_ERROR;
     }
-    if (applied == RECS_CATALOG_REBUILD)
-        return RECS_DB_OK;
     recs_metrics_observe_refresh(now_seconds() - start, recs_catalog_computed(*out),
                                  changed - recs_catalog_computed(*out));
     *rebuild = recs_catalog_wants_rebuild(*out);

@@ -179,6 +179,7 @@ struct catalog {
     size_t n;
     uint32_t k;
     uint64_t *sigs; /* n * k */
+    uint8_t *ids8;
     uint16_t *ids16;
     uint32_t *ids32;
     bool *has;
@@ -188,9 +189,11 @@ struct catalog {
 static void intern(struct catalog *c)
 {
     const uint32_t k = c->k;
+    c->ids8 = malloc(c->n * k);
     c->ids16 = malloc(c->n * k * sizeof(uint16_t));
     c->ids32 = malloc(c->n * k * sizeof(uint32_t));
-    assert_true(c->ids16 != NULL && c->ids32 != NULL);
+    assert_true(c->ids8 != NULL && c->ids16 != NULL && c->ids32 != NULL);
+    assert_true(c->n <= 256); /* ids below 256: 8 bits hold them */
     for (uint32_t j = 0; j < k; j++) {
         uint32_t distinct = 0;
         for (size_t p = 0; p < c->n; p++) {
@@ -203,9 +206,10 @@ static void intern(struct catalog *c)
             }
             if (id == distinct)
                 distinct++;
-            /* Odd multipliers: injective modulo 2^16 and 2^32. */
+            /* Odd multipliers: injective modulo 2^8, 2^16 and 2^32. */
             c->ids32[p * k + j] = id;
             c->ids16[p * k + j] = (uint16_t)(id * 0x1357u + j);
+            c->ids8[p * k + j] = (uint8_t)(id * 0x35u + j);
         }
         for (size_t p = 0; p < c->n; p++)
             c->ids32[p * k + j] = c->ids32[p * k + j] * 0x9e3779b1u + j;
@@ -238,6 +242,7 @@ static void sign_catalog(const struct recs_minhash *mh, struct catalog *c)
 static void free_catalog(struct catalog *c)
 {
     free(c->sigs);
+    free(c->ids8);
     free(c->ids16);
     free(c->ids32);
     free(c->has);
@@ -317,6 +322,10 @@ static void test_ranking_vectors(void **state)
             if (c.has[t] && c.has[p]) {
                 all[n].matches = recs_minhash_matches(mh, c.sigs + t * k, c.sigs + p * k);
                 /* The interned ids count alike, either way round. */
+                assert_int_equal(recs_minhash_matches8(mh, c.ids8 + t * k, c.ids8 + p * k),
+                                 all[n].matches);
+                assert_int_equal(recs_minhash_matches8(mh, c.ids8 + p * k, c.ids8 + t * k),
+                                 all[n].matches);
                 assert_int_equal(recs_minhash_matches16(mh, c.ids16 + t * k, c.ids16 + p * k),
                                  all[n].matches);
                 assert_int_equal(recs_minhash_matches16(mh, c.ids16 + p * k, c.ids16 + t * k),
@@ -582,6 +591,7 @@ static void test_matches_random(void **state)
         for (int dd = 0; dd < NDENSITIES; dd++) {
             const enum density d = (enum density)dd;
             const uint32_t one = (uint32_t)(rng() % k);
+            CHECK_MATCHES(uint8_t, 8, recs_minhash_matches8);
             CHECK_MATCHES(uint16_t, 16, recs_minhash_matches16);
             CHECK_MATCHES(uint32_t, 32, recs_minhash_matches32);
             CHECK_MATCHES(uint64_t, 64, recs_minhash_matches);
@@ -601,7 +611,9 @@ static void test_kernels_agree(void **state)
     uint32_t *b32 = malloc(RECS_MINHASH_K_MAX * sizeof(uint32_t));
     uint16_t *a16 = malloc(RECS_MINHASH_K_MAX * sizeof(uint16_t));
     uint16_t *b16 = malloc(RECS_MINHASH_K_MAX * sizeof(uint16_t));
-    assert_true(a != NULL && a32 != NULL && b32 != NULL && a16 != NULL && b16 != NULL);
+    uint8_t *a8 = malloc(RECS_MINHASH_K_MAX), *b8 = malloc(RECS_MINHASH_K_MAX);
+    assert_true(a != NULL && a32 != NULL && b32 != NULL && a16 != NULL && b16 != NULL &&
+                a8 != NULL && b8 != NULL);
     for (int p = 0; p < 3; p++) {
         sig[p] = malloc(RECS_MINHASH_K_MAX * sizeof(uint64_t));
         assert_non_null(sig[p]);
@@ -622,6 +634,8 @@ static void test_kernels_agree(void **state)
             a16[i] = (uint16_t)a[i];
             b32[i] = (uint32_t)sig[0][i];
             b16[i] = (uint16_t)sig[0][i];
+            a8[i] = (uint8_t)a[i];
+            b8[i] = (uint8_t)sig[0][i];
         }
         const uint32_t first = (uint32_t)(rng() % ((k - 1) / RECS_MINHASH_BLOCK + 1)) *
                                RECS_MINHASH_BLOCK,
@@ -640,6 +654,8 @@ static void test_kernels_agree(void **state)
                              recs_minhash_matches32(mh[0], a32, b32));
             assert_int_equal(recs_minhash_matches16(mh[p], a16, b16),
                              recs_minhash_matches16(mh[0], a16, b16));
+            assert_int_equal(recs_minhash_matches8(mh[p], a8, b8),
+                             recs_minhash_matches8(mh[0], a8, b8));
         }
         for (int p = 0; p < 3; p++)
             recs_minhash_destroy(mh[p]);
@@ -651,6 +667,8 @@ static void test_kernels_agree(void **state)
     free(b32);
     free(a16);
     free(b16);
+    free(a8);
+    free(b8);
 }
 
 /* ---- tokenizer edge cases ---- */

@@ -16,6 +16,7 @@
 #include <jansson.h>
 
 #include "catalog.h"
+#include "catalog_private.h" /* the ids' width and the fresh values */
 #include "score.h"
 #include "render.h"
 #include "route.h"
@@ -302,8 +303,8 @@ static void test_rebuild_shares_unchanged_rows(void **state)
 
 /* More than 65,536 distinct values at a position: ids become 32-bit and
  * the ranking is still exact (K = 64 keeps this quick under valgrind).
- * The lists of the products past 65,535 begin with gaps too long for one
- * unit of the postings: those rank exactly as well. */
+ * The lists of the products past 16,383 begin with gaps of three bytes:
+ * those rank exactly as well. */
 static void test_wide_ids(void **state)
 {
     enum { N = 100000 };
@@ -337,6 +338,96 @@ static void test_wide_ids(void **state)
     recs_minhash_destroy(mh);
 }
 
+/* The matches of two texts, hashed from scratch. */
+static uint32_t matches_of(const struct recs_minhash *mh, const char *a, const char *b)
+{
+    uint32_t k = recs_minhash_k(mh), n;
+    uint64_t *sa = malloc(k * sizeof(*sa)), *sb = malloc(k * sizeof(*sb));
+    struct recs_scratch *scratch = recs_scratch_create();
+    bool has_a, has_b;
+
+    assert_true(sa != NULL && sb != NULL && scratch != NULL);
+    assert_int_equal(recs_minhash_signature(mh, scratch, a, strlen(a), "", 0, sa, &has_a), 0);
+    assert_int_equal(recs_minhash_signature(mh, scratch, b, strlen(b), "", 0, sb, &has_b), 0);
+    n = has_a && has_b ? recs_minhash_matches(mh, sa, sb) : 0;
+    recs_scratch_destroy(scratch);
+    free(sa);
+    free(sb);
+    return n;
+}
+
+/* Ids are as narrow as the base allows: 200 products with words of their
+ * own hold at most 200 values a position (8 bits), 600 hold more than 254
+ * (16 bits). Products changed to words no base row has hold the fresh id
+ * there: two changed to the same text match everywhere, one with other
+ * new words matches them only where the hashes agree, one mixing new and
+ * known words matches the base rows as hashing says, and every ranking
+ * equals hashing from scratch. */
+static void test_fresh_values_and_id_widths(void **state)
+{
+    enum { N = 200, WIDE = 600, K = 256 };
+    static const char *changed[4] = {"zebra quartz nimbus", "zebra quartz nimbus",
+                                     "violet yonder quartz", "zebra own10x word10x"};
+    struct recs_minhash *mh = NULL;
+    struct recs_catalog *cat = NULL, *next = NULL, *plain = NULL, *wide = NULL;
+    struct rowset *rows = rowset_new(N), *after = rowset_new(N), *wide_rows = rowset_new(WIDE);
+    struct rowset *changes = rowset_new(4);
+    char title[96], slug[32], a[4096], b[4096];
+    size_t at[4];
+
+    (void)state;
+    for (int i = 0; i < WIDE; i++) {
+        snprintf(title, sizeof(title), "own%dx word%dx group%d", i, i, i % 20);
+        set_product(wide_rows, (size_t)i, title);
+        if (i >= N)
+            continue;
+        set_product(rows, (size_t)i, title);
+        set_product(after, (size_t)i, i < 4 ? changed[i] : title);
+        if (i < 4)
+            set_product(changes, (size_t)i, changed[i]);
+    }
+    assert_int_equal(recs_minhash_create(K, RECS_KERNEL_AUTO, &mh), 0);
+    assert_int_equal(recs_catalog_build(mh, &rows->rows, true, NULL, 2, &cat), 0);
+    assert_int_equal(cat->base->id_bytes, 1);
+    assert_int_equal(recs_catalog_build(mh, &wide_rows->rows, true, NULL, 2, &wide), 0);
+    assert_int_equal(wide->base->id_bytes, 2);
+
+    assert_int_equal(recs_catalog_apply(cat, mh, &changes->rows, &next), RECS_CATALOG_APPLIED);
+    assert_int_equal(recs_catalog_build(mh, &after->rows, false, NULL, 2, &plain), 0);
+    for (int i = 0; i < 4; i++) {
+        snprintf(slug, sizeof(slug), "%d", i + 1);
+        at[i] = (size_t)recs_catalog_find(next, slug);
+        assert_true(at[i] >= next->base->count); /* an extra */
+    }
+    assert_true(next->extras[at[0] - next->base->count]->nfresh > 0);
+    assert_true(next->extras[at[2] - next->base->count]->nfresh > 0);
+    assert_int_equal(recs_catalog_matches(next, mh, at[0], at[1]), K);
+    assert_int_equal(recs_catalog_matches(next, mh, at[0], at[2]),
+                     matches_of(mh, changed[0], changed[2]));
+    assert_true(recs_catalog_matches(next, mh, at[0], at[2]) < K);
+    assert_int_equal(recs_catalog_matches(next, mh, at[3], at[0]),
+                     matches_of(mh, changed[3], changed[0]));
+    assert_int_equal(recs_catalog_matches(next, mh, at[3], (size_t)recs_catalog_find(next, "11")),
+                     matches_of(mh, changed[3], "own10x word10x group10"));
+    for (int i = 1; i <= 12; i++) {
+        snprintf(slug, sizeof(slug), "%d", i);
+        ranking_text(mh, next, slug, a, sizeof(a));
+        ranking_text(mh, plain, slug, b, sizeof(b));
+        assert_string_equal(a, b);
+    }
+    ranking_text(mh, next, "1", a, sizeof(a));
+    assert_non_null(strstr(a, "2:256 ")); /* the same new words: first */
+    recs_catalog_unref(cat);
+    recs_catalog_unref(next);
+    recs_catalog_unref(plain);
+    recs_catalog_unref(wide);
+    rowset_free(rows);
+    rowset_free(after);
+    rowset_free(wide_rows);
+    rowset_free(changes);
+    recs_minhash_destroy(mh);
+}
+
 /* The inverted index and the scan give the same matches. 200 products at
  * K = 1500 do not fit the caches, so they are indexed: a target whose text
  * 40 other products share is scored by scanning, one with a text of its own
@@ -349,7 +440,7 @@ static void test_index_and_scan_agree(void **state)
     struct recs_catalog *cat = NULL, *plain = NULL, *small = NULL, *small_plain = NULL;
     struct rowset *rows = rowset_new(N), *small_rows = rowset_new(SMALL);
     char id[32], title[96], a[4096], b[4096];
-    size_t row_bytes = (K * 2 + 63) / 64 * 64;
+    size_t row_bytes = (K + 63) / 64 * 64; /* at most 200 values a position: 8-bit ids */
 
     (void)state;
     for (int i = 0; i < N; i++) {
@@ -366,10 +457,11 @@ static void test_index_and_scan_agree(void **state)
     assert_int_equal(recs_catalog_build(mh, &rows->rows, false, NULL, 2, &plain), 0);
     assert_int_equal(recs_catalog_build(mh, &small_rows->rows, true, NULL, 2, &small), 0);
     assert_int_equal(recs_catalog_build(mh, &small_rows->rows, false, NULL, 2, &small_plain), 0);
-    /* the index's postings (2 bytes per product and position, and the long
-     * gaps' escapes) are counted */
-    assert_true(recs_catalog_bytes(cat) >= N * (row_bytes + K * 2));
-    assert_true(recs_catalog_bytes(small) < SMALL * (row_bytes + K * 2));
+    /* the index's postings (at least a byte per product and position) are
+     * counted, and the small catalog has none: a product of it costs less
+     * than one of the indexed catalog without its postings */
+    assert_true(recs_catalog_bytes(cat) >= N * (row_bytes + K));
+    assert_true(recs_catalog_bytes(small) / SMALL + K < recs_catalog_bytes(cat) / N);
     for (int t = 0; t < N; t += 7) {
         snprintf(id, sizeof(id), "%d", t + 1);
         ranking_text(mh, cat, id, a, sizeof(a));
@@ -1039,8 +1131,9 @@ static void test_memory_estimates(void **state)
                      recs_catalog_estimate_bytes(&changed->rows, 1500, NULL));
     assert_int_equal(recs_catalog_estimate_bytes(&rows->rows, 0, with), rows_only);
 
-    /* a change set: a new product costs its row of ids and its strings;
-     * a removal only the new snapshot's bookkeeping */
+    /* a change set: a new product costs its row of ids, its strings and
+     * at most all its values on the side; a removal only the new
+     * snapshot's bookkeeping */
     set_row(change, 0, 3, "linen-summer-shirt", "Linen Shirt", "new words", 1, NULL);
     set_row(change, 1, 99, "brand-new", "Brand New", "other words here", 1, NULL);
     set_row(removal, 0, 5, NULL, NULL, NULL, 0, NULL);
@@ -1070,6 +1163,7 @@ int main(void)
         cmocka_unit_test(test_limits_and_lookup),
         cmocka_unit_test(test_rebuild_shares_unchanged_rows),
         cmocka_unit_test(test_wide_ids),
+        cmocka_unit_test(test_fresh_values_and_id_widths),
         cmocka_unit_test(test_index_and_scan_agree),
         cmocka_unit_test(test_pruned_index_is_exact),
         cmocka_unit_test(test_changes_apply_like_a_fresh_build),
