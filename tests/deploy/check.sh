@@ -1019,10 +1019,8 @@ for k, v in s["env"].items():
   local DATABASE_URL port
   # shellcheck disable=SC1091
   DATABASE_URL=$(. "$tmp/pg/env" && echo "$DATABASE_URL")
-  for _ in $(seq 100); do
-    port=$((20000 + RANDOM % 20000))
-    (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null || break
-  done
+  # below the ephemeral ports, where a client socket could hold it
+  port=$(scripts/free-port.sh)
   # The container's environment: the image ENV, nothing from this shell.
   local -a run_env=(env -i PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin
     HOSTNAME=recs-check "${envs[@]}" PORT="$port" DATABASE_URL="$DATABASE_URL")
