@@ -732,10 +732,12 @@ struct intern_job {
     struct catalog_dict *dicts; /* K */
     const struct recs_minhash *mh;
     const struct recs_vocabulary *vocab;
+    bool *done; /* per block: interned, indexed and sorted */
     atomic_int result;
 };
 
-/* Interns blocks [begin, end); each block has dictionaries of its own. */
+/* Interns the blocks of [begin, end) not done yet; each block has
+ * dictionaries of its own. */
 static void intern_range(void *ctx, unsigned worker, size_t begin, size_t end)
 {
     struct intern_job *job = ctx;
@@ -743,35 +745,97 @@ static void intern_range(void *ctx, unsigned worker, size_t begin, size_t end)
 
     (void)worker;
     for (size_t blk = begin; blk < end && r == INTERN_OK && atomic_load(&job->result) == INTERN_OK;
-         blk++)
+         blk++) {
+        if (job->done[blk])
+            continue;
         r = intern_block(job->b, job->dicts, job->mh, job->vocab,
                          (uint32_t)blk * RECS_MINHASH_BLOCK, &job->result);
+        job->done[blk] = r == INTERN_OK;
+    }
     if (r != INTERN_OK)
         atomic_store(&job->result, r);
 }
 
+/* Rows of ids of b's width for b's products: calloc, not aligned_alloc and
+ * memset, since a large calloc is fresh pages, zero already, which the
+ * interning threads touch first in parallel instead of one thread clearing
+ * gigabytes before they start. The rows start 64-aligned inside *alloc. */
+static unsigned char *rows_alloc(struct catalog_base *b, void **alloc)
+{
+    b->row_stride = round_up((size_t)b->k * b->id_bytes, 64);
+    *alloc = calloc(1, (b->count ? b->count * b->row_stride : 64) + 64);
+    if (*alloc == NULL)
+        return NULL;
+    return (unsigned char *)*alloc + (round_up((uintptr_t)*alloc, 64) - (uintptr_t)*alloc);
+}
+
+/* Doubles the width of b's ids, keeping those of the blocks done: their
+ * postings and sorted values do not depend on the width, so only the
+ * blocks not done are interned again. */
+static enum intern_result widen_rows(struct catalog_base *b, const bool *done)
+{
+    const unsigned char *old = b->ids;
+    size_t old_stride = b->row_stride;
+    unsigned old_bytes = b->id_bytes;
+    void *alloc;
+    unsigned char *rows;
+
+    b->id_bytes *= 2;
+    if ((rows = rows_alloc(b, &alloc)) == NULL) {
+        b->id_bytes = old_bytes;
+        b->row_stride = old_stride;
+        return INTERN_NO_MEMORY;
+    }
+    for (size_t i = 0; i < b->count; i++) {
+        const unsigned char *from = old + i * old_stride;
+        unsigned char *to = rows + i * b->row_stride;
+        for (uint32_t first = 0; first < b->k; first += RECS_MINHASH_BLOCK) {
+            uint32_t end = b->k - first < RECS_MINHASH_BLOCK ? b->k : first + RECS_MINHASH_BLOCK;
+            if (!done[first / RECS_MINHASH_BLOCK])
+                continue;
+            /* loops of one width each, which the compiler vectorizes */
+            if (old_bytes == 1) {
+                for (uint32_t k = first; k < end; k++)
+                    ((uint16_t *)(void *)to)[k] = from[k];
+            } else {
+                for (uint32_t k = first; k < end; k++)
+                    ((uint32_t *)(void *)to)[k] = ((const uint16_t *)(const void *)from)[k];
+            }
+        }
+    }
+    free(b->ids_alloc);
+    b->ids_alloc = alloc;
+    b->ids = rows;
+    return INTERN_OK;
+}
+
+/* Interns every block with the narrowest ids that hold every position's
+ * distinct values: 8 bits first; when a block finds a position with more,
+ * the blocks running stop, the rows are widened, and the blocks not done
+ * start over. */
 static enum intern_result intern_all(struct catalog_base *b, struct catalog_dict *dicts,
                                      const struct recs_minhash *mh,
                                      const struct recs_vocabulary *vocab, unsigned threads)
 {
     uint32_t blocks = (b->k + RECS_MINHASH_BLOCK - 1) / RECS_MINHASH_BLOCK;
-    size_t bytes;
+    struct intern_job job = {.b = b, .dicts = dicts, .mh = mh, .vocab = vocab};
+    enum intern_result r = INTERN_NO_MEMORY;
 
-    b->row_stride = round_up((size_t)b->k * b->id_bytes, 64);
-    bytes = b->count ? b->count * b->row_stride : 64;
-    free(b->ids_alloc);
-    /* calloc, not aligned_alloc and memset: a large calloc is fresh pages,
-     * zero already, and the interning threads touch them first in parallel
-     * instead of one thread clearing gigabytes before they start */
-    b->ids_alloc = calloc(1, bytes + 64);
-    if (b->ids_alloc == NULL)
-        return INTERN_NO_MEMORY;
-    b->ids = (unsigned char *)b->ids_alloc +
-             (round_up((uintptr_t)b->ids_alloc, 64) - (uintptr_t)b->ids_alloc);
-
-    struct intern_job job = {.b = b, .dicts = dicts, .mh = mh, .vocab = vocab, .result = INTERN_OK};
-    recs_parallel_for(blocks, 1, b->count >= PARALLEL_MIN_BUILD ? threads : 1, intern_range, &job);
-    return (enum intern_result)atomic_load(&job.result);
+    b->id_bytes = 1;
+    job.done = calloc(blocks ? blocks : 1, sizeof(*job.done));
+    if (job.done == NULL || (b->ids = rows_alloc(b, &b->ids_alloc)) == NULL)
+        goto out;
+    for (;;) {
+        atomic_store(&job.result, INTERN_OK);
+        recs_parallel_for(blocks, 1, b->count >= PARALLEL_MIN_BUILD ? threads : 1, intern_range,
+                          &job);
+        r = (enum intern_result)atomic_load(&job.result);
+        if (r != INTERN_TOO_MANY || b->id_bytes == 4 || (r = widen_rows(b, job.done)) != INTERN_OK)
+            break;
+    }
+out:
+    free(job.done);
+    return r;
 }
 
 /* The vocabulary of the token sets, each set freed once numbered: the
@@ -821,13 +885,7 @@ static int build_signatures(struct catalog_base *b, const struct recs_minhash *m
         goto out;
     if (tokenize_all(b, sets, threads) != 0 || number_tokens(&vocab, sets, b->count) != 0)
         goto out;
-    /* the narrowest ids that hold every position's distinct values: the
-     * synthetic catalogs have about 150 a position, so 8 bits; a position
-     * with too many stops its block early, and the next width starts over */
-    b->id_bytes = 1;
-    while ((r = intern_all(b, dicts, mh, &vocab, threads)) == INTERN_TOO_MANY && b->id_bytes < 4)
-        b->id_bytes *= 2;
-    if (r != INTERN_OK)
+    if ((r = intern_all(b, dicts, mh, &vocab, threads)) != INTERN_OK)
         goto out;
     b->bytes += b->count * b->row_stride + sorted_value_bytes(b);
     for (uint32_t k = 0; indexed && k < b->k; k++)

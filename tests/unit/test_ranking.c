@@ -428,6 +428,40 @@ static void test_fresh_values_and_id_widths(void **state)
     recs_minhash_destroy(mh);
 }
 
+/* A catalog whose first block of 64 positions fits 8-bit ids and whose
+ * second does not (2,000 products of two words each from 370; found by
+ * trying pools, K = 256, one thread so that the blocks go in order): the
+ * build keeps the first block's ids, widened, and interns the others
+ * again. Every ranking equals hashing from scratch. */
+static void test_ids_widened_midway(void **state)
+{
+    enum { N = 2000, POOL = 370, K = 256 };
+    struct recs_minhash *mh = NULL;
+    struct recs_catalog *cat = NULL, *plain = NULL;
+    struct rowset *rows = rowset_new(N);
+    char title[64], slug[32], a[4096], b[4096];
+
+    (void)state;
+    for (int i = 0; i < N; i++) {
+        snprintf(title, sizeof(title), "w%dx w%dx", i % POOL, (i * 7 + 3) % POOL);
+        set_product(rows, (size_t)i, title);
+    }
+    assert_int_equal(recs_minhash_create(K, RECS_KERNEL_AUTO, &mh), 0);
+    assert_int_equal(recs_catalog_build(mh, &rows->rows, true, NULL, 1, &cat), 0);
+    assert_int_equal(cat->base->id_bytes, 2);
+    assert_int_equal(recs_catalog_build(mh, &rows->rows, false, NULL, 1, &plain), 0);
+    for (int i = 1; i <= N; i += 97) {
+        snprintf(slug, sizeof(slug), "%d", i);
+        ranking_text(mh, cat, slug, a, sizeof(a));
+        ranking_text(mh, plain, slug, b, sizeof(b));
+        assert_string_equal(a, b);
+    }
+    recs_catalog_unref(cat);
+    recs_catalog_unref(plain);
+    rowset_free(rows);
+    recs_minhash_destroy(mh);
+}
+
 /* The inverted index and the scan give the same matches. 200 products at
  * K = 1500 do not fit the caches, so they are indexed: a target whose text
  * 40 other products share is scored by scanning, one with a text of its own
@@ -1164,6 +1198,7 @@ int main(void)
         cmocka_unit_test(test_rebuild_shares_unchanged_rows),
         cmocka_unit_test(test_wide_ids),
         cmocka_unit_test(test_fresh_values_and_id_widths),
+        cmocka_unit_test(test_ids_widened_midway),
         cmocka_unit_test(test_index_and_scan_agree),
         cmocka_unit_test(test_pruned_index_is_exact),
         cmocka_unit_test(test_changes_apply_like_a_fresh_build),
