@@ -9,8 +9,8 @@
  * block's 64 dictionaries, so threads never share a dictionary and need no
  * lock, and a block's tables stay small enough for the caches. Ids are
  * handed out as 8-bit first; if some position turns out to hold more
- * distinct values than that holds, the ids are built again 16-bit, then
- * 32-bit. A changed product takes the base's ids of its values, found in
+ * distinct values than that holds, the rows are widened to 16 bits (then
+ * 32), keeping the blocks already done, and the others start over. A changed product takes the base's ids of its values, found in
  * the sorted values the build leaves behind, and keeps the values no base
  * row has on the side (catalog_private.h).
  */

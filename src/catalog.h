@@ -4,10 +4,10 @@
  * rows (rows.h) and brought up to date by applying change sets.
  *
  * Signatures are stored interned: for each position k, every distinct 64-bit
- * value in the catalog gets a small id (16 bits when every position has fewer
- * than 65,536 distinct values, else 32 bits). Two products agree at k exactly
- * when their ids at k are equal, so comparing two products reads 3 KB (K =
- * 1500) instead of 12 KB and stays exact. Beside the ids, a snapshot keeps an
+ * value in the catalog gets a small id (8 bits when every position has at
+ * most 255 distinct values, else 16 or 32 bits). Two products agree at k
+ * exactly when their ids at k are equal, so comparing two products reads
+ * 1.5 KB (K = 1500) instead of 12 KB and stays exact. Beside the ids, a snapshot keeps an
  * inverted index: for each position and id, the products holding that id
  * there (scoring uses it, see score.h).
  *
