@@ -8,11 +8,12 @@
  * that table (hashing only its rare tokens), and looks each value up in the
  * block's 64 dictionaries, so threads never share a dictionary and need no
  * lock, and a block's tables stay small enough for the caches. Ids are
- * handed out as 8-bit first; if some position turns out to hold more
- * distinct values than that holds, the rows are widened to 16 bits (then
- * 32), keeping the blocks already done, and the others start over. A changed product takes the base's ids of its values, found in
- * the sorted values the build leaves behind, and keeps the values no base
- * row has on the side (catalog_private.h).
+ * handed out as 8-bit first, a position's ids past the width escaped
+ * (catalog_private.h); if a block escapes more than a few of its ids, the
+ * rows are widened to 16 bits (then 32), keeping the blocks already done,
+ * and the others start over. A changed product takes the base's ids of its
+ * values, found in the sorted values the build leaves behind, and keeps
+ * the values it escapes beside its row.
  */
 #include "catalog_private.h"
 
@@ -46,6 +47,22 @@ struct catalog_dict {
     uint32_t cap, count;
 };
 
+/* A block's positions whose ids do not fit the rows' width, while a build
+ * interns it: in row, then position order. */
+struct escape {
+    uint32_t i, k, id;
+    uint64_t value;
+};
+
+struct block_escapes {
+    struct escape *at;
+    size_t count, cap;
+};
+
+/* A block escapes at most one id in this many of its products and
+ * positions; past that, wider rows cost less than the values aside. */
+#define ESCAPE_SHARE 16
+
 /* The distinct tokens of one product, in one allocation. */
 struct token_set {
     struct recs_token *tokens;
@@ -74,6 +91,8 @@ static void base_free(struct catalog_base *b)
     free(b->strings);
     free(b->row_hashes);
     free(b->ids_alloc);
+    free(b->aside);
+    free(b->aside_first);
     for (uint32_t k = 0; b->offsets != NULL && k < b->k; k++) {
         free(b->offsets[k]);
         free(b->postings[k]);
@@ -101,7 +120,7 @@ static void extra_unref(struct catalog_extra *e)
 {
     if (e != NULL && atomic_fetch_sub(&e->refs, 1) == 1) {
         free(e->ids);
-        free(e->fresh);
+        free(e->aside);
         free(e);
     }
 }
@@ -400,13 +419,6 @@ static void store_id(unsigned char *row, unsigned id_bytes, uint32_t k, uint32_t
         ((uint32_t *)row)[k] = id;
 }
 
-/* The id that marks a value no base row holds (catalog_private.h): the
- * largest of the width. A base's own ids stay below it. */
-static uint32_t id_fresh(unsigned id_bytes)
-{
-    return id_bytes == 1 ? UINT8_MAX : id_bytes == 2 ? UINT16_MAX : UINT32_MAX;
-}
-
 /* How many rows ahead the index passes ask for a row: rows lie a whole
  * signature apart, farther than the processor follows a stride by itself. */
 #define INDEX_PREFETCH_ROWS 8
@@ -445,17 +457,43 @@ static void put_gap(uint8_t *bytes, uint32_t *at, uint32_t *last, uint32_t i)
     *at += 1;
 }
 
+/* The id escaped at position k of row i: a block's escapes come in row,
+ * then position order, so a cursor only moves forward. */
+static uint32_t escaped_id(const struct block_escapes *esc, size_t *at, size_t i, uint32_t k)
+{
+    while (*at + 1 < esc->count &&
+           (esc->at[*at].i < i || (esc->at[*at].i == i && esc->at[*at].k < k)))
+        *at += 1;
+    return esc->at[*at].id;
+}
+
+/* Row i's ids at positions first .. first + count, escaped ones looked up. */
+static void span_ids(const struct catalog_base *b, const struct block_escapes *esc, size_t *at,
+                     size_t i, uint32_t first, uint32_t count, uint32_t *out)
+{
+    const void *ids = block_ids(b, i, first);
+    uint32_t escape = catalog_escape(b->id_bytes);
+
+    for (uint32_t j = 0; j < count; j++) {
+        out[j] = block_id(ids, b->id_bytes, j);
+        if (out[j] == escape)
+            out[j] = escaped_id(esc, at, i, first + j);
+    }
+}
+
 /* The inverted index of up to INDEX_SPAN positions, from the ids just
  * interned: a counting sort of the products by id, for all these positions
  * in the same two passes over the rows (one pass per position would load a
  * whole row's cache line for each id it reads). The first pass measures
  * each list in bytes, the second writes its gaps. */
 static enum intern_result index_block(struct catalog_base *b, const struct catalog_dict *dicts,
-                                      uint32_t first, uint32_t count)
+                                      const struct block_escapes *esc, uint32_t first,
+                                      uint32_t count)
 {
-    uint32_t *offsets[INDEX_SPAN], *last[INDEX_SPAN] = {0};
+    uint32_t *offsets[INDEX_SPAN], *last[INDEX_SPAN] = {0}, ids[INDEX_SPAN];
     uint8_t *lists[INDEX_SPAN];
     enum intern_result r = INTERN_NO_MEMORY;
+    size_t at = 0;
 
     for (uint32_t j = 0; j < count; j++) {
         uint32_t k = first + j, distinct = dicts[k].count;
@@ -469,15 +507,13 @@ static enum intern_result index_block(struct catalog_base *b, const struct catal
             goto out;
     }
     for (size_t i = 0; i < b->count; i++) {
-        const void *ids = block_ids(b, i, first);
         if (i + INDEX_PREFETCH_ROWS < b->count)
             __builtin_prefetch(block_ids(b, i + INDEX_PREFETCH_ROWS, first));
         if (!b->products[i].has_signature)
             continue;
-        for (uint32_t j = 0; j < count; j++) {
-            uint32_t v = block_id(ids, b->id_bytes, j);
-            put_gap(NULL, &offsets[j][v + 1], &last[j][v], (uint32_t)i);
-        }
+        span_ids(b, esc, &at, i, first, count, ids);
+        for (uint32_t j = 0; j < count; j++)
+            put_gap(NULL, &offsets[j][ids[j] + 1], &last[j][ids[j]], (uint32_t)i);
     }
     for (uint32_t j = 0; j < count; j++) {
         uint32_t distinct = b->indexed[first + j];
@@ -489,16 +525,15 @@ static enum intern_result index_block(struct catalog_base *b, const struct catal
         memset(last[j], 0, (distinct ? distinct : 1) * sizeof(**last));
     }
     /* fill using offsets[v] as the cursor, then shift it back */
+    at = 0;
     for (size_t i = 0; i < b->count; i++) {
-        const void *ids = block_ids(b, i, first);
         if (i + INDEX_PREFETCH_ROWS < b->count)
             __builtin_prefetch(block_ids(b, i + INDEX_PREFETCH_ROWS, first));
         if (!b->products[i].has_signature)
             continue;
-        for (uint32_t j = 0; j < count; j++) {
-            uint32_t v = block_id(ids, b->id_bytes, j);
-            put_gap(lists[j], &offsets[j][v], &last[j][v], (uint32_t)i);
-        }
+        span_ids(b, esc, &at, i, first, count, ids);
+        for (uint32_t j = 0; j < count; j++)
+            put_gap(lists[j], &offsets[j][ids[j]], &last[j][ids[j]], (uint32_t)i);
     }
     for (uint32_t j = 0; j < count; j++) {
         for (uint32_t v = b->indexed[first + j]; v > 0; v--)
@@ -625,15 +660,19 @@ static int block_table_fill(struct block_table *t, const struct recs_minhash *mh
 
 /* The id of the value at block position j whose smallest common rank is
  * rank (RANK_NONE: no common token) and whose rare tokens' minimum is rare
- * (when there are any). Returns UINT32_MAX when memory runs out. */
+ * (when there are any), and the value in *value. Returns UINT32_MAX when
+ * memory runs out. */
 static uint32_t block_id_of(struct block_table *t, struct catalog_dict *dict, uint32_t j,
-                            uint16_t rank, bool has_rare, uint64_t rare)
+                            uint16_t rank, bool has_rare, uint64_t rare, uint64_t *value)
 {
     size_t at = (size_t)j * t->tokens + rank;
     uint32_t id;
 
-    if (rank == RANK_NONE || (has_rare && rare < t->values[at]))
+    if (rank == RANK_NONE || (has_rare && rare < t->values[at])) {
+        *value = rare;
         return dict_intern(dict, rare);
+    }
+    *value = t->values[at];
     if (t->ids[at] == 0) {
         if ((id = dict_intern(dict, t->values[at])) == UINT32_MAX)
             return UINT32_MAX;
@@ -646,20 +685,41 @@ static uint32_t block_id_of(struct block_table *t, struct catalog_dict *dict, ui
  * block has failed (then its ids are too narrow and all work is wasted). */
 #define INTERN_CHECK_ROWS 4096
 
+/* Records that row i's id at position k does not fit the rows. */
+static enum intern_result escape_id(struct block_escapes *esc, size_t budget, size_t i, uint32_t k,
+                                    uint32_t id, uint64_t value)
+{
+    if (esc->count == budget)
+        return INTERN_TOO_MANY;
+    if (esc->count == esc->cap) {
+        size_t cap = esc->cap ? esc->cap * 2 : 256;
+        struct escape *grown = realloc(esc->at, cap * sizeof(*grown));
+        if (grown == NULL)
+            return INTERN_NO_MEMORY;
+        esc->at = grown;
+        esc->cap = cap;
+    }
+    esc->at[esc->count++] = (struct escape){(uint32_t)i, k, id, value};
+    return INTERN_OK;
+}
+
 /* Signs every product for one block of positions and interns the values:
  * the minimum over a product's common tokens comes from the block's table,
- * only its rare tokens are hashed. Stops early once *failed is set. */
+ * only its rare tokens are hashed. Ids past the rows' width are escaped
+ * into esc, up to a budget. Stops early once *failed is set. */
 static enum intern_result intern_block(struct catalog_base *b, struct catalog_dict *all_dicts,
-                                       const struct recs_minhash *mh,
+                                       struct block_escapes *esc, const struct recs_minhash *mh,
                                        const struct recs_vocabulary *vocab, uint32_t first,
                                        atomic_int *failed)
 {
     uint32_t count = b->k - first < RECS_MINHASH_BLOCK ? b->k - first : RECS_MINHASH_BLOCK;
-    uint32_t max = id_fresh(b->id_bytes) - 1;
+    uint32_t escape = catalog_escape(b->id_bytes);
+    size_t budget = b->count * count / ESCAPE_SHARE;
     struct catalog_dict *dicts = all_dicts + first;
     struct block_table table;
     enum intern_result r = INTERN_NO_MEMORY;
 
+    esc->count = 0;
     for (uint32_t j = 0; j < count; j++) {
         free(dicts[j].keys);
         free(dicts[j].ids);
@@ -706,18 +766,21 @@ static enum intern_result intern_block(struct catalog_base *b, struct catalog_di
         if (nrare > 0)
             recs_minhash_sign_range(mh, table.rare, nrare, first, count, rare);
         for (uint32_t j = 0; j < count; j++) {
-            uint32_t id = block_id_of(&table, &dicts[j], j, best[j], nrare > 0, rare[j]);
+            uint64_t value;
+            uint32_t id = block_id_of(&table, &dicts[j], j, best[j], nrare > 0, rare[j], &value);
             if (id == UINT32_MAX)
                 goto out;
-            if (id > max) {
-                r = INTERN_TOO_MANY;
-                goto out;
+            if (id >= escape) {
+                if ((r = escape_id(esc, budget, i, first + j, id, value)) != INTERN_OK)
+                    goto out;
+                r = INTERN_NO_MEMORY;
+                id = escape;
             }
             store_id(row, b->id_bytes, first + j, id);
         }
     }
     for (uint32_t sub = 0; b->offsets != NULL && sub < count; sub += INDEX_SPAN) {
-        if (index_block(b, all_dicts, first + sub,
+        if (index_block(b, all_dicts, esc, first + sub,
                         count - sub < INDEX_SPAN ? count - sub : INDEX_SPAN) != INTERN_OK)
             goto out;
     }
@@ -732,7 +795,8 @@ struct intern_job {
     struct catalog_dict *dicts; /* K */
     const struct recs_minhash *mh;
     const struct recs_vocabulary *vocab;
-    bool *done; /* per block: interned, indexed and sorted */
+    bool *done;                    /* per block: interned, indexed and sorted */
+    struct block_escapes *escapes; /* per block */
     atomic_int result;
 };
 
@@ -748,7 +812,7 @@ static void intern_range(void *ctx, unsigned worker, size_t begin, size_t end)
          blk++) {
         if (job->done[blk])
             continue;
-        r = intern_block(job->b, job->dicts, job->mh, job->vocab,
+        r = intern_block(job->b, job->dicts, &job->escapes[blk], job->mh, job->vocab,
                          (uint32_t)blk * RECS_MINHASH_BLOCK, &job->result);
         job->done[blk] = r == INTERN_OK;
     }
@@ -771,16 +835,20 @@ static unsigned char *rows_alloc(struct catalog_base *b, void **alloc)
 
 /* Doubles the width of b's ids, keeping those of the blocks done: their
  * postings and sorted values do not depend on the width, so only the
- * blocks not done are interned again. */
-static enum intern_result widen_rows(struct catalog_base *b, const bool *done)
+ * blocks not done are interned again. The escaped ids that fit the new
+ * width go into the rows. */
+static enum intern_result widen_rows(struct catalog_base *b, const bool *done,
+                                     struct block_escapes *escapes)
 {
     const unsigned char *old = b->ids;
     size_t old_stride = b->row_stride;
     unsigned old_bytes = b->id_bytes;
+    uint32_t old_escape = catalog_escape(old_bytes), escape;
     void *alloc;
     unsigned char *rows;
 
     b->id_bytes *= 2;
+    escape = catalog_escape(b->id_bytes);
     if ((rows = rows_alloc(b, &alloc)) == NULL) {
         b->id_bytes = old_bytes;
         b->row_stride = old_stride;
@@ -796,12 +864,27 @@ static enum intern_result widen_rows(struct catalog_base *b, const bool *done)
             /* loops of one width each, which the compiler vectorizes */
             if (old_bytes == 1) {
                 for (uint32_t k = first; k < end; k++)
-                    ((uint16_t *)(void *)to)[k] = from[k];
+                    ((uint16_t *)(void *)to)[k] =
+                        from[k] == old_escape ? (uint16_t)escape : from[k];
             } else {
-                for (uint32_t k = first; k < end; k++)
-                    ((uint32_t *)(void *)to)[k] = ((const uint16_t *)(const void *)from)[k];
+                for (uint32_t k = first; k < end; k++) {
+                    uint32_t id = ((const uint16_t *)(const void *)from)[k];
+                    ((uint32_t *)(void *)to)[k] = id == old_escape ? escape : id;
+                }
             }
         }
+    }
+    for (uint32_t blk = 0; (size_t)blk * RECS_MINHASH_BLOCK < b->k; blk++) {
+        struct block_escapes *esc = &escapes[blk];
+        size_t kept = 0;
+        for (size_t e = 0; done[blk] && e < esc->count; e++) {
+            if (esc->at[e].id < escape)
+                store_id(rows + (size_t)esc->at[e].i * b->row_stride, b->id_bytes, esc->at[e].k,
+                         esc->at[e].id);
+            else
+                esc->at[kept++] = esc->at[e];
+        }
+        esc->count = done[blk] ? kept : 0;
     }
     free(b->ids_alloc);
     b->ids_alloc = alloc;
@@ -809,10 +892,44 @@ static enum intern_result widen_rows(struct catalog_base *b, const bool *done)
     return INTERN_OK;
 }
 
-/* Interns every block with the narrowest ids that hold every position's
- * distinct values: 8 bits first; when a block finds a position with more,
- * the blocks running stop, the rows are widened, and the blocks not done
- * start over. */
+/* Moves the blocks' escapes, block by block (so ascending position within
+ * each product), into the base's per-product lists of values aside. */
+static enum intern_result gather_aside(struct catalog_base *b, const struct block_escapes *escapes,
+                                       uint32_t blocks)
+{
+    size_t total = 0;
+
+    for (uint32_t blk = 0; blk < blocks; blk++)
+        total += escapes[blk].count;
+    if (total == 0)
+        return INTERN_OK;
+    b->aside_first = calloc(b->count + 1, sizeof(*b->aside_first));
+    b->aside = malloc(total * sizeof(*b->aside));
+    if (b->aside_first == NULL || b->aside == NULL)
+        return INTERN_NO_MEMORY;
+    for (uint32_t blk = 0; blk < blocks; blk++) {
+        for (size_t e = 0; e < escapes[blk].count; e++)
+            b->aside_first[escapes[blk].at[e].i + 1]++;
+    }
+    for (size_t i = 0; i < b->count; i++)
+        b->aside_first[i + 1] += b->aside_first[i];
+    /* fill using aside_first[i] as the cursor, then shift it back */
+    for (uint32_t blk = 0; blk < blocks; blk++) {
+        for (size_t e = 0; e < escapes[blk].count; e++) {
+            const struct escape *x = &escapes[blk].at[e];
+            b->aside[b->aside_first[x->i]++] = (struct catalog_aside){x->k, x->value};
+        }
+    }
+    for (size_t i = b->count; i > 0; i--)
+        b->aside_first[i] = b->aside_first[i - 1];
+    b->aside_first[0] = 0;
+    b->bytes += total * sizeof(*b->aside) + (b->count + 1) * sizeof(*b->aside_first);
+    return INTERN_OK;
+}
+
+/* Interns every block with the narrowest ids whose escapes stay few: 8
+ * bits first; when a block escapes too many, the blocks running stop, the
+ * rows are widened, and the blocks not done start over. */
 static enum intern_result intern_all(struct catalog_base *b, struct catalog_dict *dicts,
                                      const struct recs_minhash *mh,
                                      const struct recs_vocabulary *vocab, unsigned threads)
@@ -823,17 +940,24 @@ static enum intern_result intern_all(struct catalog_base *b, struct catalog_dict
 
     b->id_bytes = 1;
     job.done = calloc(blocks ? blocks : 1, sizeof(*job.done));
-    if (job.done == NULL || (b->ids = rows_alloc(b, &b->ids_alloc)) == NULL)
+    job.escapes = calloc(blocks ? blocks : 1, sizeof(*job.escapes));
+    if (job.done == NULL || job.escapes == NULL || (b->ids = rows_alloc(b, &b->ids_alloc)) == NULL)
         goto out;
     for (;;) {
         atomic_store(&job.result, INTERN_OK);
         recs_parallel_for(blocks, 1, b->count >= PARALLEL_MIN_BUILD ? threads : 1, intern_range,
                           &job);
         r = (enum intern_result)atomic_load(&job.result);
-        if (r != INTERN_TOO_MANY || b->id_bytes == 4 || (r = widen_rows(b, job.done)) != INTERN_OK)
+        if (r != INTERN_TOO_MANY || b->id_bytes == 4 ||
+            (r = widen_rows(b, job.done, job.escapes)) != INTERN_OK)
             break;
     }
+    if (r == INTERN_OK)
+        r = gather_aside(b, job.escapes, blocks);
 out:
+    for (uint32_t blk = 0; job.escapes != NULL && blk < blocks; blk++)
+        free(job.escapes[blk].at);
+    free(job.escapes);
     free(job.done);
     return r;
 }
@@ -1071,7 +1195,7 @@ size_t recs_catalog_estimate_apply_bytes(const struct recs_catalog *previous,
         const struct recs_row *r = &changes->rows[i];
         if (!r->deleted && r->slug != NULL && r->title != NULL && r->description != NULL)
             bytes += sizeof(struct catalog_extra) + row_bytes(r) + b->row_stride +
-                     (size_t)b->k * sizeof(struct catalog_fresh); /* at most: all fresh */
+                     (size_t)b->k * sizeof(struct catalog_aside); /* at most: all aside */
     }
     return bytes;
 }
@@ -1091,31 +1215,16 @@ static long base_find_id(const struct catalog_base *b, int64_t id)
     return lo < b->count && b->products[lo].id == id ? (long)lo : -1;
 }
 
-/* The base's id of value at position k, or UINT32_MAX. */
-static uint32_t base_value_id(const struct catalog_base *b, uint32_t k, uint64_t value)
-{
-    const uint64_t *values = b->sorted_values[k];
-    size_t lo = 0, hi = b->indexed[k];
-
-    while (lo < hi) {
-        size_t mid = lo + (hi - lo) / 2;
-        if (values[mid] < value)
-            lo = mid + 1;
-        else
-            hi = mid;
-    }
-    return lo < b->indexed[k] && values[lo] == value ? b->sorted_ids[k][lo] : UINT32_MAX;
-}
-
 /* Signs p and takes the base's ids of its values; the values no base row
- * holds get the fresh id and go on the side, position by position. */
+ * holds, and those whose ids do not fit the rows, are escaped and kept
+ * aside, position by position. */
 static recs_catalog_apply_status sign_extra(const struct catalog_base *b,
                                             const struct recs_minhash *mh,
                                             struct recs_scratch *scratch, struct catalog_extra *e,
                                             uint64_t *values)
 {
+    uint32_t escape = catalog_escape(b->id_bytes), naside = 0;
     const struct recs_token *tokens = NULL;
-    uint32_t nfresh = 0;
     size_t n = 0;
 
     if (tokenize_product(scratch, &e->product, &tokens, &n) != 0)
@@ -1125,18 +1234,19 @@ static recs_catalog_apply_status sign_extra(const struct catalog_base *b,
         return RECS_CATALOG_APPLIED;
     recs_minhash_sign_tokens(mh, tokens, n, values);
     for (uint32_t k = 0; k < b->k; k++) {
-        uint32_t id = base_value_id(b, k, values[k]);
-        store_id(e->ids, b->id_bytes, k, id == UINT32_MAX ? id_fresh(b->id_bytes) : id);
-        nfresh += id == UINT32_MAX;
+        uint32_t id = catalog_base_value_id(b, k, values[k]);
+        id = id < escape ? id : escape;
+        store_id(e->ids, b->id_bytes, k, id);
+        naside += id == escape;
     }
-    if (nfresh == 0)
+    if (naside == 0)
         return RECS_CATALOG_APPLIED;
-    e->fresh = malloc(nfresh * sizeof(*e->fresh));
-    if (e->fresh == NULL)
+    e->aside = malloc(naside * sizeof(*e->aside));
+    if (e->aside == NULL)
         return RECS_CATALOG_NO_MEMORY;
     for (uint32_t k = 0; k < b->k; k++) {
-        if (catalog_row_id(b, e->ids, k) == id_fresh(b->id_bytes))
-            e->fresh[e->nfresh++] = (struct catalog_fresh){k, values[k]};
+        if (catalog_row_id(b, e->ids, k) == escape)
+            e->aside[e->naside++] = (struct catalog_aside){k, values[k]};
     }
     return RECS_CATALOG_APPLIED;
 }
@@ -1152,7 +1262,7 @@ struct signer {
 static recs_catalog_apply_status
 make_extra(const struct recs_catalog *prev, const struct recs_minhash *mh, const struct recs_row *r,
            const struct recs_product *current, const unsigned char *current_ids,
-           const struct catalog_extra *current_extra, struct signer *signer,
+           const struct catalog_aside *current_aside, size_t current_naside, struct signer *signer,
            struct catalog_extra **out, bool *hashed)
 {
     const struct catalog_base *b = prev->base;
@@ -1164,8 +1274,8 @@ make_extra(const struct recs_catalog *prev, const struct recs_minhash *mh, const
         return RECS_CATALOG_NO_MEMORY;
     atomic_init(&e->refs, 1);
     e->ids = NULL;
-    e->fresh = NULL;
-    e->nfresh = 0;
+    e->aside = NULL;
+    e->naside = 0;
     cursor = (char *)(e + 1);
     copy_row(&e->product, r, &cursor);
     e->row_hash = row_hash(&e->product);
@@ -1178,13 +1288,13 @@ make_extra(const struct recs_catalog *prev, const struct recs_minhash *mh, const
     if (current != NULL && current_ids != NULL && same_text(current, r)) {
         memcpy(e->ids, current_ids, b->row_stride);
         e->product.has_signature = current->has_signature;
-        if (current_extra == NULL || current_extra->nfresh == 0)
+        if (current_naside == 0)
             return RECS_CATALOG_APPLIED;
-        e->fresh = malloc(current_extra->nfresh * sizeof(*e->fresh));
-        if (e->fresh == NULL)
+        e->aside = malloc(current_naside * sizeof(*e->aside));
+        if (e->aside == NULL)
             return RECS_CATALOG_NO_MEMORY;
-        memcpy(e->fresh, current_extra->fresh, current_extra->nfresh * sizeof(*e->fresh));
-        e->nfresh = current_extra->nfresh;
+        memcpy(e->aside, current_aside, current_naside * sizeof(*e->aside));
+        e->naside = (uint32_t)current_naside;
         return RECS_CATALOG_APPLIED;
     }
     memset(e->ids, 0, b->row_stride);
@@ -1217,6 +1327,8 @@ static recs_catalog_apply_status apply_row(struct recs_catalog *c, const struct 
     long row = base_find_id(b, r->id);
     const struct recs_product *current = NULL;
     const unsigned char *current_ids = NULL;
+    const struct catalog_aside *current_aside = NULL;
+    size_t current_naside = 0;
     struct catalog_extra *e = NULL;
     recs_catalog_apply_status status;
     bool hashed = false;
@@ -1224,9 +1336,12 @@ static recs_catalog_apply_status apply_row(struct recs_catalog *c, const struct 
     if (e_prev != NULL) {
         current = &e_prev->product;
         current_ids = e_prev->ids;
+        current_aside = e_prev->aside;
+        current_naside = e_prev->naside;
     } else if (row >= 0 && !catalog_dead(prev, (size_t)row)) {
         current = &b->products[row];
         current_ids = b->ids != NULL ? b->ids + (size_t)row * b->row_stride : NULL;
+        catalog_aside_of(prev, (size_t)row, &current_aside, &current_naside);
     }
     if (!r->deleted && current != NULL && same_row(current, r)) {
         if (e_prev != NULL) { /* unchanged: keep it */
@@ -1241,7 +1356,8 @@ static recs_catalog_apply_status apply_row(struct recs_catalog *c, const struct 
         mark_dead(c, (size_t)row);
     if (r->deleted)
         return RECS_CATALOG_APPLIED;
-    status = make_extra(prev, mh, r, current, current_ids, e_prev, signer, &e, &hashed);
+    status = make_extra(prev, mh, r, current, current_ids, current_aside, current_naside, signer,
+                        &e, &hashed);
     if (status != RECS_CATALOG_APPLIED) {
         extra_unref(e);
         return status;
@@ -1380,7 +1496,7 @@ size_t recs_catalog_bytes(const struct recs_catalog *catalog)
 
     for (size_t i = 0; i < catalog->nextra; i++)
         delta += sizeof(struct catalog_extra) + product_bytes(&catalog->extras[i]->product) +
-                 b->row_stride + catalog->extras[i]->nfresh * sizeof(struct catalog_fresh);
+                 b->row_stride + catalog->extras[i]->naside * sizeof(struct catalog_aside);
     return b->bytes + delta;
 }
 
@@ -1430,19 +1546,20 @@ long recs_catalog_find(const struct recs_catalog *catalog, const char *slug)
     return -1;
 }
 
-/* The positions where two extras both hold the fresh id, which the rows
+/* The positions where two products both hold the escape, which their rows
  * count as matches, but different values. */
-static uint32_t fresh_mismatches(const struct catalog_extra *x, const struct catalog_extra *y)
+static uint32_t aside_mismatches(const struct catalog_aside *x, size_t nx,
+                                 const struct catalog_aside *y, size_t ny)
 {
     uint32_t n = 0;
 
-    for (uint32_t i = 0, j = 0; i < x->nfresh && j < y->nfresh;) {
-        if (x->fresh[i].k < y->fresh[j].k) {
+    for (size_t i = 0, j = 0; i < nx && j < ny;) {
+        if (x[i].k < y[j].k) {
             i++;
-        } else if (x->fresh[i].k > y->fresh[j].k) {
+        } else if (x[i].k > y[j].k) {
             j++;
         } else {
-            n += x->fresh[i].value != y->fresh[j].value;
+            n += x[i].value != y[j].value;
             i++;
             j++;
         }
@@ -1455,6 +1572,8 @@ uint32_t recs_catalog_matches(const struct recs_catalog *catalog, const struct r
 {
     const void *ra = catalog_row(catalog, a), *rb = catalog_row(catalog, b);
 
+    const struct catalog_aside *xa, *xb;
+    size_t na, nb;
     uint32_t n;
 
     if (!recs_catalog_product(catalog, a)->has_signature ||
@@ -1466,8 +1585,7 @@ uint32_t recs_catalog_matches(const struct recs_catalog *catalog, const struct r
         n = recs_minhash_matches16(mh, ra, rb);
     else
         n = recs_minhash_matches32(mh, ra, rb);
-    if (a < catalog->base->count || b < catalog->base->count)
-        return n; /* a base row holds no fresh id */
-    return n - fresh_mismatches(catalog->extras[a - catalog->base->count],
-                                catalog->extras[b - catalog->base->count]);
+    catalog_aside_of(catalog, a, &xa, &na);
+    catalog_aside_of(catalog, b, &xb, &nb);
+    return na > 0 && nb > 0 ? n - aside_mismatches(xa, na, xb, nb) : n;
 }

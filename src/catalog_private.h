@@ -15,12 +15,16 @@
  * Products are addressed by one index space: 0 .. base count - 1 are base
  * rows, base count .. count - 1 the extras in ascending id.
  *
- * Ids are as narrow as the base's distinct values allow: 8 bits for up to
- * 255 a position, 16 or 32 past that. The largest id of the width, the
- * fresh id, is never a base row's: an extra holds it where its value is
- * one no base row has, and keeps those values beside its row. So a change
- * never runs out of ids, a fresh id matches no base row, and two extras
- * that both hold it somewhere compare their values there.
+ * Rows of ids are as narrow as the catalog allows: 8 bits while few
+ * products hold an id past 254 at any position, else 16 or 32. The largest
+ * id of the width, the escape, says "the value is beside the row": a base
+ * row holds it where its id does not fit the width (ids go by first
+ * appearance, so those are a position's rarer values), an extra where its
+ * value is one no base row has or whose id does not fit. Each product
+ * keeps those positions' values aside, in ascending position, so two
+ * products that both hold the escape at a position compare their values
+ * there, and a change never runs out of ids. The index lists every id,
+ * escaped or not.
  */
 #ifndef RECS_CATALOG_PRIVATE_H
 #define RECS_CATALOG_PRIVATE_H
@@ -38,6 +42,10 @@ struct catalog_base {
     unsigned id_bytes;             /* 1, 2 or 4; 0 when built without signatures */
     size_t row_stride;             /* bytes per product row of ids, a multiple of 64 */
     unsigned char *ids;            /* count rows of K ids, 64-aligned inside ids_alloc */
+    /* The escaped positions' values: product i's are aside[aside_first[i]
+     * .. aside_first[i + 1]); both NULL when no base row has any. */
+    struct catalog_aside *aside;
+    size_t *aside_first;
     void *ids_alloc;
     uint32_t k;
     /* The inverted index, NULL for a catalog whose ids fit in the caches:
@@ -55,8 +63,8 @@ struct catalog_base {
     size_t bytes;
 };
 
-/* A value of an extra that no base row holds at position k. */
-struct catalog_fresh {
+/* The value at position k of a product whose row holds the escape there. */
+struct catalog_aside {
     uint32_t k;
     uint64_t value;
 };
@@ -68,8 +76,8 @@ struct catalog_extra {
     struct recs_product product; /* strings point into the same allocation */
     uint64_t row_hash;
     unsigned char *ids;          /* row_stride bytes, 64-aligned; NULL without signatures */
-    struct catalog_fresh *fresh; /* where ids holds the fresh id, ascending k */
-    uint32_t nfresh;
+    struct catalog_aside *aside; /* where ids holds the escape, ascending k */
+    uint32_t naside;
 };
 
 struct recs_catalog {
@@ -131,6 +139,69 @@ static inline uint32_t catalog_row_id(const struct catalog_base *b, const unsign
 static inline uint32_t catalog_id_at(const struct recs_catalog *c, size_t i, uint32_t k)
 {
     return catalog_row_id(c->base, catalog_row(c, i), k);
+}
+
+/* The escape of rows of id_bytes: the largest id of the width. */
+static inline uint32_t catalog_escape(unsigned id_bytes)
+{
+    return id_bytes == 1 ? UINT8_MAX : id_bytes == 2 ? UINT16_MAX : UINT32_MAX;
+}
+
+/* Product i's escaped positions' values as *n entries at *list. */
+static inline void catalog_aside_of(const struct recs_catalog *c, size_t i,
+                                    const struct catalog_aside **list, size_t *n)
+{
+    const struct catalog_base *b = c->base;
+
+    if (i >= b->count) {
+        *list = c->extras[i - b->count]->aside;
+        *n = c->extras[i - b->count]->naside;
+    } else if (b->aside_first != NULL) {
+        *list = b->aside + b->aside_first[i];
+        *n = b->aside_first[i + 1] - b->aside_first[i];
+    } else {
+        *list = NULL;
+        *n = 0;
+    }
+}
+
+/* The base's id of value at position k (binary search in its sorted
+ * values), or UINT32_MAX when no base row holds it. */
+static inline uint32_t catalog_base_value_id(const struct catalog_base *b, uint32_t k,
+                                             uint64_t value)
+{
+    const uint64_t *values = b->sorted_values[k];
+    size_t lo = 0, hi = b->indexed[k];
+
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        if (values[mid] < value)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return lo < b->indexed[k] && values[lo] == value ? b->sorted_ids[k][lo] : UINT32_MAX;
+}
+
+/* The id of product i's value at position k, escaped or not, as the index
+ * lists it: UINT32_MAX for a value no base row holds (no list). */
+static inline uint32_t catalog_value_id(const struct recs_catalog *c, size_t i, uint32_t k)
+{
+    uint32_t id = catalog_id_at(c, i, k);
+    const struct catalog_aside *list;
+    size_t lo = 0, hi;
+
+    if (id != catalog_escape(c->base->id_bytes))
+        return id;
+    catalog_aside_of(c, i, &list, &hi);
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        if (list[mid].k < k)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return catalog_base_value_id(c->base, k, list[lo].value);
 }
 
 #endif

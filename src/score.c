@@ -114,7 +114,7 @@ static void list_at(const struct catalog_base *b, uint32_t k, uint32_t v, uint32
 static void list_of(const struct recs_catalog *c, size_t target, uint32_t k, uint32_t *from,
                     uint32_t *to)
 {
-    list_at(c->base, k, catalog_id_at(c, target, k), from, to);
+    list_at(c->base, k, catalog_value_id(c, target, k), from, to);
 }
 
 static void count_range(void *ctx, unsigned worker, size_t begin, size_t end)
@@ -397,7 +397,7 @@ static size_t read_units(struct targets_job *t)
         struct unit *u = &t->units[k];
         *u = (struct unit){.k = k, .first = (uint32_t)nlists};
         for (size_t j = 0; j < t->ntargets; j++) {
-            uint32_t v = catalog_id_at(t->c, t->targets[j], k), from, to, l;
+            uint32_t v = catalog_value_id(t->c, t->targets[j], k), from, to, l;
             list_at(b, k, v, &from, &to);
             t->by_target[j * b->k + k] = (struct unit){.k = k, .len = to - from, .cost = 1};
             for (l = u->first; l < nlists && t->lists[l].id != v; l++)

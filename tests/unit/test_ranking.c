@@ -399,8 +399,8 @@ static void test_fresh_values_and_id_widths(void **state)
         at[i] = (size_t)recs_catalog_find(next, slug);
         assert_true(at[i] >= next->base->count); /* an extra */
     }
-    assert_true(next->extras[at[0] - next->base->count]->nfresh > 0);
-    assert_true(next->extras[at[2] - next->base->count]->nfresh > 0);
+    assert_true(next->extras[at[0] - next->base->count]->naside > 0);
+    assert_true(next->extras[at[2] - next->base->count]->naside > 0);
     assert_int_equal(recs_catalog_matches(next, mh, at[0], at[1]), K);
     assert_int_equal(recs_catalog_matches(next, mh, at[0], at[2]),
                      matches_of(mh, changed[0], changed[2]));
@@ -428,34 +428,135 @@ static void test_fresh_values_and_id_widths(void **state)
     recs_minhash_destroy(mh);
 }
 
-/* A catalog whose first block of 64 positions fits 8-bit ids and whose
- * second does not (2,000 products of two words each from 370; found by
- * trying pools, K = 256, one thread so that the blocks go in order): the
- * build keeps the first block's ids, widened, and interns the others
- * again. Every ranking equals hashing from scratch. */
-static void test_ids_widened_midway(void **state)
+/* Products of two words each from a pool, drawn by a fixed generator. */
+static struct rowset *pooled_rows(size_t n, unsigned pool)
 {
-    enum { N = 2000, POOL = 370, K = 256 };
-    struct recs_minhash *mh = NULL;
-    struct recs_catalog *cat = NULL, *plain = NULL;
-    struct rowset *rows = rowset_new(N);
-    char title[64], slug[32], a[4096], b[4096];
+    struct rowset *rows = rowset_new(n);
+    unsigned x = 12345;
+    char title[64];
 
-    (void)state;
-    for (int i = 0; i < N; i++) {
-        snprintf(title, sizeof(title), "w%dx w%dx", i % POOL, (i * 7 + 3) % POOL);
-        set_product(rows, (size_t)i, title);
+    for (size_t i = 0; i < n; i++) {
+        unsigned a, b;
+        x = x * 1103515245u + 12345u;
+        a = (x >> 8) % pool;
+        x = x * 1103515245u + 12345u;
+        b = (x >> 8) % pool;
+        snprintf(title, sizeof(title), "w%ux w%ux", a, b);
+        set_product(rows, i, title);
     }
-    assert_int_equal(recs_minhash_create(K, RECS_KERNEL_AUTO, &mh), 0);
-    assert_int_equal(recs_catalog_build(mh, &rows->rows, true, NULL, 1, &cat), 0);
-    assert_int_equal(cat->base->id_bytes, 2);
-    assert_int_equal(recs_catalog_build(mh, &rows->rows, false, NULL, 1, &plain), 0);
-    for (int i = 1; i <= N; i += 97) {
-        snprintf(slug, sizeof(slug), "%d", i);
+    return rows;
+}
+
+/* Every 97th product's ranking in cat equals plain's. */
+static void check_against_plain(const struct recs_minhash *mh, const struct recs_catalog *cat,
+                                const struct recs_catalog *plain, size_t n)
+{
+    char slug[32], a[4096], b[4096];
+
+    for (size_t i = 1; i <= n; i += 97) {
+        snprintf(slug, sizeof(slug), "%zu", i);
         ranking_text(mh, cat, slug, a, sizeof(a));
         ranking_text(mh, plain, slug, b, sizeof(b));
         assert_string_equal(a, b);
     }
+}
+
+/* 2,000 products of two words from 300: the ids past 254 at a position
+ * are few enough to escape (found by trying pools, K = 256), so the rows
+ * stay 8-bit and those values go aside. Rankings through the index, the
+ * matches of two products that both escape a position, and those of
+ * changed products (one with an escaping product's text, one with new
+ * words) equal hashing from scratch, with one thread and two. */
+static void test_escaped_ids(void **state)
+{
+    enum { N = 2000, POOL = 300, K = 256 };
+    struct recs_minhash *mh = NULL;
+    struct recs_catalog *cat = NULL, *two = NULL, *plain = NULL, *next = NULL, *after = NULL;
+    struct rowset *rows = pooled_rows(N, POOL), *changes = rowset_new(2);
+    struct rowset *changed_rows = pooled_rows(N, POOL);
+    size_t escaping = 0, pairs = 0;
+    char slug[32];
+
+    (void)state;
+    assert_int_equal(recs_minhash_create(K, RECS_KERNEL_AUTO, &mh), 0);
+    assert_int_equal(recs_catalog_build(mh, &rows->rows, true, NULL, 1, &cat), 0);
+    assert_int_equal(recs_catalog_build(mh, &rows->rows, true, NULL, 2, &two), 0);
+    assert_int_equal(recs_catalog_build(mh, &rows->rows, false, NULL, 1, &plain), 0);
+    assert_int_equal(cat->base->id_bytes, 1);
+    assert_non_null(cat->base->aside_first);
+    check_against_plain(mh, cat, plain, N);
+    check_against_plain(mh, two, plain, N);
+    /* pairs of products that both escape some position */
+    for (size_t i = 0; i < N && pairs < 200; i++) {
+        if (cat->base->aside_first[i + 1] == cat->base->aside_first[i])
+            continue;
+        if (escaping++ == 0)
+            continue;
+        for (size_t j = 0; j < i && pairs < 200; j += 7) {
+            const struct recs_row *x = &rows->rows.rows[i], *y = &rows->rows.rows[j];
+            assert_int_equal(recs_catalog_matches(cat, mh, i, j),
+                             matches_of(mh, x->title, y->title));
+            pairs++;
+        }
+    }
+    assert_true(pairs == 200);
+    /* product 1 gets the text of the first escaping product, 2 new words */
+    for (size_t i = 0; i < N; i++) {
+        if (cat->base->aside_first[i + 1] > cat->base->aside_first[i]) {
+            set_product(changes, 0, rows->rows.rows[i].title);
+            set_product(changed_rows, 0, rows->rows.rows[i].title);
+            snprintf(slug, sizeof(slug), "%zu", i + 1);
+            break;
+        }
+    }
+    set_product(changes, 1, "zebra quartz w1x");
+    set_product(changed_rows, 1, "zebra quartz w1x");
+    assert_int_equal(recs_catalog_apply(cat, mh, &changes->rows, &next), RECS_CATALOG_APPLIED);
+    assert_int_equal(recs_catalog_build(mh, &changed_rows->rows, false, NULL, 1, &after), 0);
+    assert_int_equal(recs_catalog_matches(next, mh, (size_t)recs_catalog_find(next, "1"),
+                                          (size_t)recs_catalog_find(next, slug)),
+                     K);
+    check_against_plain(mh, next, after, N);
+    {
+        char a[4096], b[4096];
+        ranking_text(mh, next, "1", a, sizeof(a));
+        ranking_text(mh, after, "1", b, sizeof(b));
+        assert_string_equal(a, b);
+        ranking_text(mh, next, "2", a, sizeof(a));
+        ranking_text(mh, after, "2", b, sizeof(b));
+        assert_string_equal(a, b);
+    }
+    recs_catalog_unref(cat);
+    recs_catalog_unref(two);
+    recs_catalog_unref(plain);
+    recs_catalog_unref(next);
+    recs_catalog_unref(after);
+    rowset_free(rows);
+    rowset_free(changes);
+    rowset_free(changed_rows);
+    recs_minhash_destroy(mh);
+}
+
+/* A catalog whose first three blocks of 64 positions escape few enough ids
+ * for 8-bit rows and whose fourth does not (2,000 products of two words
+ * from 330; found by trying pools, K = 256, one thread so that the blocks
+ * go in order): the build keeps the first blocks, widened, their escaped
+ * ids now in the rows, and interns the last again. Every ranking equals
+ * hashing from scratch. */
+static void test_ids_widened_midway(void **state)
+{
+    enum { N = 2000, POOL = 330, K = 256 };
+    struct recs_minhash *mh = NULL;
+    struct recs_catalog *cat = NULL, *plain = NULL;
+    struct rowset *rows = pooled_rows(N, POOL);
+
+    (void)state;
+    assert_int_equal(recs_minhash_create(K, RECS_KERNEL_AUTO, &mh), 0);
+    assert_int_equal(recs_catalog_build(mh, &rows->rows, true, NULL, 1, &cat), 0);
+    assert_int_equal(cat->base->id_bytes, 2);
+    assert_null(cat->base->aside_first); /* every escaped id fits 16 bits */
+    assert_int_equal(recs_catalog_build(mh, &rows->rows, false, NULL, 1, &plain), 0);
+    check_against_plain(mh, cat, plain, N);
     recs_catalog_unref(cat);
     recs_catalog_unref(plain);
     rowset_free(rows);
@@ -1198,6 +1299,7 @@ int main(void)
         cmocka_unit_test(test_rebuild_shares_unchanged_rows),
         cmocka_unit_test(test_wide_ids),
         cmocka_unit_test(test_fresh_values_and_id_widths),
+        cmocka_unit_test(test_escaped_ids),
         cmocka_unit_test(test_ids_widened_midway),
         cmocka_unit_test(test_index_and_scan_agree),
         cmocka_unit_test(test_pruned_index_is_exact),
