@@ -1170,8 +1170,9 @@ size_t recs_catalog_estimate_bytes(const struct recs_rows *rows, uint32_t k,
             slug_table_cap(n) * sizeof(uint32_t);
     if (k == 0)
         return bytes;
-    /* 16-bit ids (8-bit ones take half), the inverted index as
-     * build_signatures decides it with up to two bytes a posting (gaps
+    /* 16-bit ids (8-bit ones with the most escapes a build allows take as
+     * much: a byte, and 16 bytes aside for one in 16), the inverted index
+     * as build_signatures decides it with up to two bytes a posting (gaps
      * below 16,384), and the token sets; the dictionaries (12 bytes per
      * distinct value and position) are not known before hashing and are
      * left out */

@@ -4,10 +4,11 @@
  * rows (rows.h) and brought up to date by applying change sets.
  *
  * Signatures are stored interned: for each position k, every distinct 64-bit
- * value in the catalog gets a small id (8 bits when every position has at
- * most 255 distinct values, else 16 or 32 bits). Two products agree at k
- * exactly when their ids at k are equal, so comparing two products reads
- * 1.5 KB (K = 1500) instead of 12 KB and stays exact. Beside the ids, a snapshot keeps an
+ * value in the catalog gets a small id, stored in 8 bits (16 or 32 when too
+ * many would not fit; the few that do not are escaped, catalog_private.h).
+ * Two products agree at k exactly when their ids at k are equal, so
+ * comparing two products reads 1.5 KB (K = 1500) instead of 12 KB and
+ * stays exact. Beside the ids, a snapshot keeps an
  * inverted index: for each position and id, the products holding that id
  * there (scoring uses it, see score.h).
  *
@@ -55,12 +56,13 @@ int recs_catalog_build(const struct recs_minhash *mh, const struct recs_rows *ro
  * bytes recs_catalog_build(mh, rows, k != 0, previous, ...) allocates at
  * its peak: every product's strings and fixed fields, the slug table and,
  * for k > 0 (signatures of k functions), a row of 16-bit ids per product
- * (twice what 8-bit ids take, the usual width), the inverted index when
- * the catalog gets one, and the token sets held while hashing. 0 when
- * previous holds the same rows (the build shares them). Lower than the
- * truth for a catalog that needs 32-bit ids (a position with 65,535 or
- * more distinct values) or whose dictionaries are large (12 bytes per
- * distinct value and position, not known before hashing). */
+ * (as much as the usual 8-bit rows with the most values aside they may
+ * have), the inverted index when the catalog gets one, and the token sets
+ * held while hashing. 0 when previous holds the same rows (the build
+ * shares them). Lower than the truth for a catalog that needs 32-bit ids
+ * (positions with far more than 65,535 distinct values) or whose
+ * dictionaries are large (12 bytes per distinct value and position, not
+ * known before hashing). */
 size_t recs_catalog_estimate_bytes(const struct recs_rows *rows, uint32_t k,
                                    const struct recs_catalog *previous);
 
