@@ -353,17 +353,12 @@ static void keep_counted(const struct targets_job *t)
  * raises that bar by its cost, at the cost of its length. The candidates
  * per bar are taken from the counts so far (those units would add some),
  * and one exact score costs about targets x K / INDEX_VS_SCAN increments.
- * skipped is in the order to count them, cost the sum of their costs.
- *
- * The counts also raise *theta: a count is never above its product's
- * exact sum, so when want eligible products count at least v, the want-th
- * best sum is at least v too (deep pages gain most: their sample holds
- * few more products than they want). */
+ * skipped is in the order to count them, cost the sum of their costs. */
 static size_t units_worth_counting(const struct targets_job *t, const struct unit *skipped,
-                                   size_t nskipped, uint32_t cost, uint32_t *theta)
+                                   size_t nskipped, uint32_t cost, uint32_t theta)
 {
     const struct catalog_base *b = t->c->base;
-    size_t most = t->ntargets * b->k, best = 0, bar;
+    size_t most = t->ntargets * b->k, best = 0, bar = theta - cost;
     size_t *above = calloc(most + 2, sizeof(*above));
     double verify = (double)t->ntargets * b->k / INDEX_VS_SCAN, read = 0, best_cost;
 
@@ -375,13 +370,6 @@ static size_t units_worth_counting(const struct targets_job *t, const struct uni
     }
     for (size_t v = most; v-- > 0;)
         above[v] += above[v + 1]; /* now: how many reach at least v */
-    for (size_t v = most; v > *theta; v--) {
-        if (above[v] >= t->want) {
-            *theta = (uint32_t)v;
-            break;
-        }
-    }
-    bar = *theta - cost;
     best_cost = (double)above[bar] * verify;
     for (size_t r = 1; r <= nskipped; r++) {
         double spent;
@@ -482,7 +470,7 @@ static int score_with_index(struct targets_job *t)
         t->order[i] = t->order[nskip - 1 - i];
         t->order[nskip - 1 - i] = tmp;
     }
-    more = nskip > 0 ? units_worth_counting(t, t->order, nskip, cost, &theta) : 0;
+    more = nskip > 0 ? units_worth_counting(t, t->order, nskip, cost, theta) : 0;
     if (count_units(c, t->order, t->lists, t->ntargets, 0, more, threads, t->matches) != 0)
         return -1;
     for (size_t i = 0; i < more; i++)
