@@ -433,13 +433,6 @@ static const void *block_ids(const struct catalog_base *b, size_t i, uint32_t fi
     return b->ids + i * b->row_stride + (size_t)first * b->id_bytes;
 }
 
-static uint32_t block_id(const void *ids, unsigned id_bytes, uint32_t j)
-{
-    if (id_bytes == 1)
-        return ((const uint8_t *)ids)[j];
-    return id_bytes == 2 ? ((const uint16_t *)ids)[j] : ((const uint32_t *)ids)[j];
-}
-
 /* Appends the gap from *last to product i to a list at bytes + *at (see
  * catalog_private.h), or with bytes NULL only counts its bytes. */
 static void put_gap(uint8_t *bytes, uint32_t *at, uint32_t *last, uint32_t i)
@@ -471,11 +464,11 @@ static uint32_t escaped_id(const struct block_escapes *esc, size_t *at, size_t i
 static void span_ids(const struct catalog_base *b, const struct block_escapes *esc, size_t *at,
                      size_t i, uint32_t first, uint32_t count, uint32_t *out)
 {
-    const void *ids = block_ids(b, i, first);
+    const unsigned char *row = b->ids + i * b->row_stride;
     uint32_t escape = catalog_escape(b->id_bytes);
 
     for (uint32_t j = 0; j < count; j++) {
-        out[j] = block_id(ids, b->id_bytes, j);
+        out[j] = catalog_row_id(b, row, first + j);
         if (out[j] == escape)
             out[j] = escaped_id(esc, at, i, first + j);
     }
