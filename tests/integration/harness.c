@@ -119,8 +119,12 @@ int http_raw(int port, const char *request, size_t len, struct http_response *ou
             close(fd);
         return -1;
     }
+    /* A signal interrupting send or recv is no answer from the server:
+     * both go on, as connect_to's wait does. */
     for (size_t off = 0; off < len;) {
         ssize_t n = send(fd, request + off, len - off, MSG_NOSIGNAL);
+        if (n < 0 && errno == EINTR)
+            continue;
         if (n <= 0)
             break; /* the server may answer and close before reading it all */
         off += (size_t)n;
@@ -135,6 +139,8 @@ int http_raw(int port, const char *request, size_t len, struct http_response *ou
             cap *= 2;
         }
         n = recv(fd, buf + got, cap - got - 1, 0);
+        if (n < 0 && errno == EINTR)
+            continue;
         if (n <= 0)
             break;
         got += (size_t)n;
